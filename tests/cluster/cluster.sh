@@ -1,0 +1,422 @@
+#!/usr/bin/env bash
+# A real single-node Kubernetes on this machine, for the demo and the tests.
+#
+#   cluster.sh up       build what is missing, start everything, wait for the node to be Ready
+#   cluster.sh down     stop what `up` started (by pid file), remove the pods' containers
+#   cluster.sh reset    down, then delete the cluster state (etcd, kubelet, volumes); keeps caches
+#   cluster.sh status   one line per component
+#   cluster.sh env      print `export KUBECONFIG=...`
+#   cluster.sh kubeconfig   print the admin kubeconfig path
+#
+# All state and every log live under $STATESAFE_CLUSTER_DIR (default
+# ~/.cache/statesafe/cluster). All traffic stays on this machine: etcd, the
+# controllers and the scheduler listen on 127.0.0.1; the API server and kubelet on
+# a node address that this script adds to `lo` itself (the kubelet refuses a
+# loopback node IP); pods live in network namespaces on a bridge with no route
+# off the machine, and forwarding out of the bridge is dropped.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${STATESAFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/statesafe}
+state=${STATESAFE_CLUSTER_DIR:-$cache/cluster}
+
+node_name=statesafe-node
+node_ip=${STATESAFE_NODE_IP:-10.213.0.1}       # added to lo as a /32 by `up`
+pod_cidr=10.214.0.0/24
+pod_gateway=10.214.0.1
+service_cidr=10.215.0.0/24
+bridge=ssbr0
+apiserver_port=6443
+
+pki=$state/pki
+logs=$state/logs
+run=$state/run
+containerd_sock=$state/containerd/containerd.sock
+kubeconfig=$state/kubeconfig
+
+log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---------------------------------------------------------------- processes
+
+pid_of() { [ -f "$run/$1.pid" ] && cat "$run/$1.pid"; }
+running() { local pid; pid=$(pid_of "$1") && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+
+start() {  # start NAME CMD... : detached, logged, pid recorded; no-op if running
+  local name=$1; shift
+  if running "$name"; then return 0; fi
+  setsid "$@" >>"$logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$run/$name.pid"
+  log "started $name (pid $!, log $logs/$name.log)"
+}
+
+stop() {  # stop NAME: TERM, then KILL after 20 s; only the pid we recorded
+  local name=$1 pid i
+  pid=$(pid_of "$name") || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    log "stopped $name"
+  fi
+  rm -f "$run/$name.pid"
+}
+
+wait_for() {  # wait_for WHAT SECONDS CMD...
+  local what=$1 secs=$2 i; shift 2
+  for i in $(seq 1 "$secs"); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  die "timed out after ${secs}s waiting for $what (logs: $logs)"
+}
+
+# ---------------------------------------------------------------- pki
+
+cert() {  # cert NAME CN O SANS : key + cert signed by the cluster CA
+  local name=$1 cn=$2 org=$3 sans=$4
+  [ -f "$pki/$name.crt" ] && return 0
+  local subj="/CN=$cn"; [ -n "$org" ] && subj="/O=$org$subj"
+  openssl genrsa -out "$pki/$name.key" 2048 2>/dev/null
+  openssl req -new -key "$pki/$name.key" -subj "$subj" -out "$pki/$name.csr" 2>/dev/null
+  local ext; ext=$(mktemp)
+  {
+    echo "basicConstraints=CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=serverAuth,clientAuth"
+    [ -n "$sans" ] && echo "subjectAltName=$sans"
+  } >"$ext"
+  openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
+    -CAcreateserial -days 3650 -sha256 -extfile "$ext" -out "$pki/$name.crt" 2>/dev/null
+  rm -f "$ext" "$pki/$name.csr"
+}
+
+kubeconfig_for() {  # kubeconfig_for FILE CERTNAME
+  local file=$1 name=$2
+  cat >"$file" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: statesafe
+  cluster:
+    server: https://$node_ip:$apiserver_port
+    certificate-authority: $pki/ca.crt
+users:
+- name: $name
+  user:
+    client-certificate: $pki/$name.crt
+    client-key: $pki/$name.key
+contexts:
+- name: statesafe
+  context: {cluster: statesafe, user: $name, namespace: default}
+current-context: statesafe
+EOF
+  chmod 0600 "$file"
+}
+
+make_pki() {
+  mkdir -p "$pki"
+  chmod 0700 "$pki"
+  if [ ! -f "$pki/ca.crt" ]; then
+    openssl genrsa -out "$pki/ca.key" 2048 2>/dev/null
+    openssl req -x509 -new -key "$pki/ca.key" -subj "/CN=statesafe-local-ca" -days 3650 \
+      -out "$pki/ca.crt" 2>/dev/null
+  fi
+  local svc_ip=${service_cidr%.*}.1
+  cert apiserver kube-apiserver "" \
+    "IP:$node_ip,IP:127.0.0.1,IP:$svc_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  cert apiserver-kubelet-client kube-apiserver-kubelet-client "" ""
+  cert admin statesafe-admin system:masters ""
+  cert controller-manager system:kube-controller-manager "" ""
+  cert scheduler system:kube-scheduler "" ""
+  cert kubelet "system:node:$node_name" system:nodes "IP:$node_ip,IP:127.0.0.1,DNS:$node_name"
+  [ -f "$pki/sa.key" ] || {
+    openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
+    openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+  }
+  kubeconfig_for "$kubeconfig" admin
+  kubeconfig_for "$state/controller-manager.kubeconfig" controller-manager
+  kubeconfig_for "$state/scheduler.kubeconfig" scheduler
+  kubeconfig_for "$state/kubelet.kubeconfig" kubelet
+}
+
+# ---------------------------------------------------------------- network
+
+setup_network() {
+  ip addr show dev lo | grep -q " $node_ip/32" || ip addr add "$node_ip/32" dev lo
+  # Pods reach only the node and each other; nothing leaves the machine through them.
+  if ! iptables -C FORWARD -i "$bridge" ! -o "$bridge" -j DROP 2>/dev/null; then
+    iptables -I FORWARD -i "$bridge" ! -o "$bridge" -j DROP
+  fi
+  mkdir -p "$state/cni/net.d" "$state/cni/ipam"
+  cat >"$state/cni/net.d/10-statesafe.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "statesafe",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$bridge",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": "$state/cni/ipam",
+        "ranges": [[{"subnet": "$pod_cidr", "gateway": "$pod_gateway"}]],
+        "routes": [{"dst": "$node_ip/32"}, {"dst": "$service_cidr"}]
+      }
+    },
+    {"type": "loopback"}
+  ]
+}
+EOF
+  # Kubelet hands pods this resolver file: no DNS server exists here, so lookups fail fast.
+  echo "nameserver 127.0.0.1" >"$state/resolv.conf"
+}
+
+teardown_network() {
+  iptables -D FORWARD -i "$bridge" ! -o "$bridge" -j DROP 2>/dev/null || true
+  ip link show "$bridge" >/dev/null 2>&1 && ip link delete "$bridge" || true
+  ip addr show dev lo | grep -q " $node_ip/32" && ip addr del "$node_ip/32" dev lo || true
+}
+
+# ---------------------------------------------------------------- components
+
+start_etcd() {
+  mkdir -p "$state/etcd"
+  start etcd "$bin/etcd" --name statesafe --data-dir "$state/etcd" \
+    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster statesafe=http://127.0.0.1:2380 \
+    --listen-metrics-urls http://127.0.0.1:2381 --quota-backend-bytes 4294967296
+  wait_for etcd 60 curl -fsS http://127.0.0.1:2381/health
+}
+
+start_apiserver() {
+  start kube-apiserver "$bin/kube-apiserver" \
+    --bind-address "$node_ip" --advertise-address "$node_ip" --secure-port "$apiserver_port" \
+    --etcd-servers http://127.0.0.1:2379 \
+    --service-cluster-ip-range "$service_cidr" \
+    --authorization-mode Node,RBAC --anonymous-auth=false \
+    --client-ca-file "$pki/ca.crt" \
+    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority "$pki/ca.crt" \
+    --kubelet-preferred-address-types InternalIP \
+    --service-account-key-file "$pki/sa.pub" \
+    --service-account-signing-key-file "$pki/sa.key" \
+    --service-account-issuer https://kubernetes.default.svc \
+    --allow-privileged=true --profiling=false \
+    --enable-admission-plugins NodeRestriction
+  wait_for kube-apiserver 120 "$bin/kubectl" --kubeconfig "$kubeconfig" get --raw /readyz
+}
+
+start_controllers() {
+  start kube-controller-manager "$bin/kube-controller-manager" \
+    --kubeconfig "$state/controller-manager.kubeconfig" \
+    --authentication-kubeconfig "$state/controller-manager.kubeconfig" \
+    --authorization-kubeconfig "$state/controller-manager.kubeconfig" \
+    --bind-address 127.0.0.1 --leader-elect=false \
+    --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
+    --use-service-account-credentials \
+    --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
+    --enable-hostpath-provisioner --service-cluster-ip-range "$service_cidr"
+  start kube-scheduler "$bin/kube-scheduler" \
+    --kubeconfig "$state/scheduler.kubeconfig" \
+    --authentication-kubeconfig "$state/scheduler.kubeconfig" \
+    --authorization-kubeconfig "$state/scheduler.kubeconfig" \
+    --bind-address 127.0.0.1 --leader-elect=false
+}
+
+start_containerd() {
+  mkdir -p "$state/containerd"
+  cat >"$state/containerd/config.toml" <<EOF
+version = 2
+root = "$state/containerd/root"
+state = "$state/containerd/state"
+[grpc]
+  address = "$containerd_sock"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$pause_ref"
+  netns_mounts_under_state_dir = true
+  enable_selinux = false
+  # This machine's root lacks CAP_SYS_RESOURCE, so runc cannot set the negative
+  # oom_score_adj kubelet asks for (-998 for sandboxes); clamp it at ours instead.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$state/cni/net.d"
+EOF
+  start containerd containerd --config "$state/containerd/config.toml"
+  wait_for containerd 60 ctr --address "$containerd_sock" version
+}
+
+start_kubelet() {
+  mkdir -p "$state/kubelet"
+  cat >"$state/kubelet/config.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $node_ip
+port: 10250
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $pki/ca.crt}
+authorization: {mode: Webhook}
+tlsCertFile: $pki/kubelet.crt
+tlsPrivateKeyFile: $pki/kubelet.key
+containerRuntimeEndpoint: unix://$containerd_sock
+cgroupDriver: cgroupfs
+failSwapOn: false
+failCgroupV1: false
+resolvConf: $state/resolv.conf
+# No DNS server runs here; pointing pods at their own loopback makes lookups fail
+# fast and keeps every query on the machine.
+clusterDNS: [127.0.0.1]
+clusterDomain: cluster.local
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
+serializeImagePulls: false
+registerNode: true
+EOF
+  start kubelet "$bin/kubelet" --config "$state/kubelet/config.yaml" \
+    --kubeconfig "$state/kubelet.kubeconfig" --root-dir "$state/kubelet/root" \
+    --hostname-override "$node_name" --node-ip "$node_ip" --cert-dir "$state/kubelet/pki"
+}
+
+bootstrap_objects() {
+  "$bin/kubectl" --kubeconfig "$kubeconfig" apply -f - >/dev/null <<EOF
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: hostpath
+  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+provisioner: kubernetes.io/host-path
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+---
+# The API server talks to kubelets (exec, logs, port-forward) as this user.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: statesafe-apiserver-kubelet-client}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:kubelet-api-admin}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: kube-apiserver-kubelet-client}
+EOF
+}
+
+node_ready() {
+  [ "$("$bin/kubectl" --kubeconfig "$kubeconfig" get node "$node_name" \
+      -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}
+
+# ---------------------------------------------------------------- commands
+
+cmd_up() {
+  local t0; t0=$(date +%s)
+  mkdir -p "$logs" "$run"
+  "$here/install-deps.sh"
+  bin=$("$here/k8s/build.sh")
+  local built; built=$("$here/images/build.sh") || die "building the images failed"
+  mapfile -t images <<<"$built"
+  pause_ref=$(printf '%s\n' "${images[@]}" | awk '$1 ~ /\/pause:/ {print $1}')
+  [ -n "$pause_ref" ] || die "images/build.sh built no pause image"
+  mkdir -p "$state"
+  printf '%s\n' "${images[@]}" >"$state/images.txt"   # read by the sample stack and the tests
+  # The host-path provisioner writes under /tmp/hostpath_pv; keep that data in our state dir.
+  mkdir -p "$state/volumes"
+  if [ ! -e /tmp/hostpath_pv ]; then ln -s "$state/volumes" /tmp/hostpath_pv; fi
+  [ "$(readlink /tmp/hostpath_pv)" = "$state/volumes" ] \
+    || die "/tmp/hostpath_pv exists and is not ours; move it away first"
+  make_pki
+  setup_network
+  start_etcd
+  start_apiserver
+  start_controllers
+  start_containerd
+  "$here/images/import.sh" "$containerd_sock" >&2
+  start_kubelet
+  bootstrap_objects
+  wait_for "node $node_name Ready" 180 node_ready
+  wait_for "default service account" 60 "$bin/kubectl" --kubeconfig "$kubeconfig" get serviceaccount default
+  ln -sfn "$bin" "$state/bin"
+  log "cluster ready in $(( $(date +%s) - t0 ))s"
+  echo "$kubeconfig"
+}
+
+remove_pod_containers() {
+  # Kubelet leaves pod containers running when it stops; they belong to this
+  # cluster (our containerd, our namespace), so take them down with it.
+  running containerd || return 0
+  local c
+  for c in $(ctr --address "$containerd_sock" -n k8s.io tasks ls -q 2>/dev/null); do
+    ctr --address "$containerd_sock" -n k8s.io tasks kill -s SIGKILL "$c" >/dev/null 2>&1 || true
+  done
+  sleep 1
+  for c in $(ctr --address "$containerd_sock" -n k8s.io tasks ls -q 2>/dev/null); do
+    ctr --address "$containerd_sock" -n k8s.io tasks delete -f "$c" >/dev/null 2>&1 || true
+  done
+  for c in $(ctr --address "$containerd_sock" -n k8s.io containers ls -q 2>/dev/null); do
+    ctr --address "$containerd_sock" -n k8s.io containers delete "$c" >/dev/null 2>&1 || true
+  done
+}
+
+unmount_under_state() {
+  # Volume, overlay and netns mounts made for pods, deepest first.
+  local m
+  for m in $(awk -v s="$state/" 'index($2, s) == 1 {print $2}' /proc/self/mounts | sort -r); do
+    umount -l "$m" 2>/dev/null || true
+  done
+}
+
+cmd_down() {
+  mkdir -p "$run"
+  stop kubelet
+  remove_pod_containers
+  stop containerd
+  stop kube-scheduler
+  stop kube-controller-manager
+  stop kube-apiserver
+  stop etcd
+  unmount_under_state
+  teardown_network
+  log "down"
+}
+
+cmd_reset() {
+  cmd_down
+  case "$state" in */statesafe/cluster|*/statesafe-cluster*) ;; *) die "refusing to delete unexpected state dir $state";; esac
+  rm -rf "$state"
+  [ -L /tmp/hostpath_pv ] && rm -f /tmp/hostpath_pv
+  log "state removed: $state"
+}
+
+cmd_status() {
+  local c
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet; do
+    if running "$c"; then echo "$c running (pid $(pid_of "$c"))"; else echo "$c stopped"; fi
+  done
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  reset) cmd_reset ;;
+  status) cmd_status ;;
+  env) echo "export KUBECONFIG=$kubeconfig" ;;
+  kubeconfig) echo "$kubeconfig" ;;
+  *) echo "usage: $0 up|down|reset|status|env|kubeconfig" >&2; exit 2 ;;
+esac

@@ -1,0 +1,155 @@
+"""The local cluster is a real Kubernetes: real containers, volumes, exec and scaling."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+
+import pytest
+from kubernetes import client
+from kubernetes.stream import stream
+
+from conftest import REPO, namespace_events, wait_until
+
+SAMPLE = REPO / "tests" / "cluster" / "sample" / "sample.sh"
+
+
+def run_exec(core, namespace: str, pod: str, argv: list[str]) -> tuple[int, bytes, bytes]:
+    """Exec through the API server's websocket, keeping stdout as raw bytes."""
+    ws = stream(core.connect_get_namespaced_pod_exec, pod, namespace, command=argv,
+                stdin=False, stdout=True, stderr=True, tty=False,
+                _preload_content=False, binary=True)
+    out, err = bytearray(), bytearray()
+    while ws.is_open():
+        ws.update(timeout=5)
+        if ws.peek_stdout():
+            out += ws.read_stdout()
+        if ws.peek_stderr():
+            err += ws.read_stderr()
+    rc = ws.returncode
+    ws.close()
+    return rc, bytes(out), bytes(err)
+
+
+def toolbox_statefulset(namespace: str, image: str, replicas: int = 1) -> client.V1StatefulSet:
+    labels = {"app": "vol"}
+    return client.V1StatefulSet(
+        metadata=client.V1ObjectMeta(name="vol", namespace=namespace),
+        spec=client.V1StatefulSetSpec(
+            service_name="vol", replicas=replicas,
+            selector=client.V1LabelSelector(match_labels=labels),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=labels),
+                spec=client.V1PodSpec(
+                    termination_grace_period_seconds=1,
+                    containers=[client.V1Container(
+                        name="toolbox", image=image, command=["sleep", "infinity"],
+                        volume_mounts=[client.V1VolumeMount(name="data", mount_path="/data")])])),
+            volume_claim_templates=[client.V1PersistentVolumeClaim(
+                metadata=client.V1ObjectMeta(name="data"),
+                spec=client.V1PersistentVolumeClaimSpec(
+                    access_modes=["ReadWriteOnce"],
+                    resources=client.V1VolumeResourceRequirements(requests={"storage": "64Mi"})))]))
+
+
+def ready_replicas(apps, namespace: str, name: str) -> int:
+    return apps.read_namespaced_stateful_set(name, namespace).status.ready_replicas or 0
+
+
+@pytest.fixture
+def volume_pod(apps, core, namespace, image_refs):
+    """A StatefulSet with a PVC from the default StorageClass, Ready."""
+    apps.create_namespaced_stateful_set(namespace, toolbox_statefulset(namespace, image_refs["toolbox"]))
+    wait_until("StatefulSet vol Ready", lambda: ready_replicas(apps, namespace, "vol") == 1,
+               explain=lambda: namespace_events(core, namespace))
+    return "vol-0"
+
+
+def test_node_is_ready_and_runs_our_versions(core):
+    nodes = core.list_node().items
+    assert len(nodes) == 1
+    node = nodes[0]
+    ready = {c.type: c.status for c in node.status.conditions}["Ready"]
+    assert ready == "True"
+    assert node.status.node_info.kubelet_version.startswith("v1.34.")
+    assert node.status.node_info.container_runtime_version.startswith("containerd://1.6")
+
+
+def test_statefulset_with_pvc_becomes_ready(core, namespace, volume_pod):
+    claim = core.read_namespaced_persistent_volume_claim("data-vol-0", namespace)
+    assert claim.status.phase == "Bound"
+    assert claim.spec.storage_class_name == "hostpath"
+
+
+def test_exec_returns_exit_code_and_binary_stdout(core, namespace, volume_pod):
+    rc, out, err = run_exec(core, namespace, volume_pod, ["sh", "-c", "echo oops >&2; exit 7"])
+    assert (rc, out, err) == (7, b"", b"oops\n")
+
+    every_byte = bytes(range(256)) * 4096  # 1 MiB, every byte value, NULs and invalid UTF-8
+    script = ("python3 -c 'import sys; sys.stdout.buffer.write(bytes(range(256)) * 4096)'")
+    rc, out, err = run_exec(core, namespace, volume_pod, ["sh", "-c", script])
+    assert rc == 0, err
+    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(every_byte).hexdigest()
+
+
+def test_volume_data_survives_pod_deletion(core, namespace, volume_pod):
+    rc, _, err = run_exec(core, namespace, volume_pod,
+                          ["sh", "-c", "head -c 100000 /dev/urandom > /data/blob && sha256sum /data/blob"])
+    assert rc == 0, err
+    _, before, _ = run_exec(core, namespace, volume_pod, ["sha256sum", "/data/blob"])
+    old_uid = core.read_namespaced_pod(volume_pod, namespace).metadata.uid
+    core.delete_namespaced_pod(volume_pod, namespace, grace_period_seconds=0)
+
+    def recreated_and_ready():
+        try:
+            pod = core.read_namespaced_pod(volume_pod, namespace)
+        except client.ApiException:
+            return False
+        conditions = {c.type: c.status for c in pod.status.conditions or []}
+        return pod.metadata.uid != old_uid and conditions.get("Ready") == "True"
+
+    wait_until("pod recreated", recreated_and_ready)
+    rc, after, _ = run_exec(core, namespace, volume_pod, ["sha256sum", "/data/blob"])
+    assert rc == 0 and after == before
+
+
+def test_scale_to_zero_and_back(core, apps, namespace, volume_pod):
+    run_exec(core, namespace, volume_pod, ["sh", "-c", "echo kept > /data/marker"])
+    apps.patch_namespaced_stateful_set_scale("vol", namespace, {"spec": {"replicas": 0}})
+    wait_until("pod gone", lambda: not core.list_namespaced_pod(namespace).items)
+    apps.patch_namespaced_stateful_set_scale("vol", namespace, {"spec": {"replicas": 1}})
+    wait_until("StatefulSet vol Ready again", lambda: ready_replicas(apps, namespace, "vol") == 1)
+    assert run_exec(core, namespace, volume_pod, ["cat", "/data/marker"])[1] == b"kept\n"
+
+
+def test_containers_are_real_containerd_containers(core, namespace, volume_pod, cluster_state):
+    pod = core.read_namespaced_pod(volume_pod, namespace)
+    container_id = pod.status.container_statuses[0].container_id.removeprefix("containerd://")
+    listed = subprocess.run(
+        ["ctr", "--address", str(cluster_state / "containerd" / "containerd.sock"),
+         "-n", "k8s.io", "containers", "ls", "-q"], capture_output=True, text=True, check=True)
+    assert container_id in listed.stdout.split()
+
+
+def test_pods_cannot_reach_outside_the_machine(core, namespace, volume_pod):
+    # The bridge has no default route: an address off the machine is unreachable at once.
+    rc, out, err = run_exec(core, namespace, volume_pod,
+                            ["python3", "-c", "import socket; s=socket.socket(); s.settimeout(3); "
+                             "s.connect(('192.0.2.1', 9))"])
+    assert rc != 0
+    assert b"unreachable" in err.lower()
+
+
+def test_sample_stack_seeds_and_fingerprints_the_same_twice(kubeconfig):
+    def sample(*args: str) -> str:
+        return subprocess.run([str(SAMPLE), *args], capture_output=True, text=True, check=True,
+                              env={**os.environ, "KUBECONFIG": kubeconfig}).stdout.strip()
+
+    sample("deploy")
+    sample("seed")
+    first = sample("fingerprint")
+    sample("seed")
+    second = sample("fingerprint")
+    assert len(first) == 64 and first == second
+
