@@ -48,7 +48,7 @@ demo: sample
 
 .PHONY: unit
 unit: deps
-	"$$(tests/venv.sh)/bin/python" -m pytest -q tests/unit
+	"$$(tests/venv.sh)/bin/python" -m pytest -q tests/unit tests/cluster/images
 
 .PHONY: sanity
 sanity: deps

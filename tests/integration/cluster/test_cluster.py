@@ -150,6 +150,27 @@ def test_sample_stack_seeds_and_fingerprints_the_same_twice(kubeconfig):
     sample("seed")
     first = sample("fingerprint")
     sample("seed")
-    second = sample("fingerprint")
-    assert len(first) == 64 and first == second
+    assert sample("fingerprint") == first and len(first) == 64
+
+
+def test_fingerprint_sees_one_changed_row_and_one_changed_znode(kubeconfig, core):
+    def sample(*args: str) -> str:
+        return subprocess.run([str(SAMPLE), *args], capture_output=True, text=True, check=True,
+                              env={**os.environ, "KUBECONFIG": kubeconfig}).stdout.strip()
+
+    sample("deploy")
+    sample("seed")
+    seeded = sample("fingerprint")
+    rc, _, err = run_exec(core, "sf", "mariadb-0", [
+        "sh", "-c", 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot '
+                    '-e "UPDATE zuul.zuul_build SET result=\'FAILURE\' WHERE id=12345"'])
+    assert rc == 0, err
+    after_row = sample("fingerprint")
+    rc, _, err = run_exec(core, "sf", "zookeeper-0", [
+        "zkCli", "set", "/zuul/system/conf-version", "43"])
+    assert rc == 0, err
+    after_znode = sample("fingerprint")
+    sample("seed")
+    assert len({seeded, after_row, after_znode}) == 3
+    assert sample("fingerprint") == seeded
 

@@ -1,0 +1,361 @@
+"""The sample Software Factory stack: deploy it, seed it with known data, fingerprint it.
+
+    sample.py deploy        apply the manifests, create missing Secrets, wait until Ready
+    sample.py seed          write the known data (databases, tables, znodes)
+    sample.py fingerprint   print one digest of everything a restore must bring back
+    sample.py destroy       delete the namespace and wait until it is gone
+
+The fingerprint is what proves a restore: taken before a backup and after a restore,
+the two must be equal. `fingerprint --verbose` prints each part's digest to stderr so
+that a mismatch says what differs.
+
+Secret values are generated once, on first deploy, never rewritten: deploy is
+idempotent and a later fingerprint sees the same data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+from kubernetes.stream import stream
+
+HERE = Path(__file__).resolve().parent
+NAMESPACE = "sf"
+PART_OF = {"app.kubernetes.io/part-of": "softwarefactory"}
+CR = ("sf.softwarefactory-project.io", "v1", "softwarefactories", "my-sf")
+STATEFULSETS = ("mariadb", "zookeeper")
+TABLES = ("zuul.zuul_buildset", "zuul.zuul_build", "sfmanager.artifacts")
+
+SEED_SQL = """
+CREATE DATABASE IF NOT EXISTS zuul;
+USE zuul;
+CREATE OR REPLACE TABLE zuul.zuul_buildset (
+  id INT PRIMARY KEY, uuid CHAR(32) NOT NULL, tenant VARCHAR(64) NOT NULL,
+  project VARCHAR(255) NOT NULL, pipeline VARCHAR(64) NOT NULL,
+  result VARCHAR(32), event_timestamp DATETIME NOT NULL
+) ENGINE=InnoDB;
+INSERT INTO zuul.zuul_buildset
+  SELECT seq, MD5(CONCAT('buildset', seq)), 'internal', CONCAT('project-', seq MOD 37),
+         ELT(1 + seq MOD 3, 'check', 'gate', 'post'),
+         ELT(1 + seq MOD 4, 'SUCCESS', 'FAILURE', 'SUCCESS', 'MERGE_CONFLICT'),
+         TIMESTAMP('2026-01-01') + INTERVAL seq MINUTE
+  FROM seq_1_to_5000;
+CREATE OR REPLACE TABLE zuul.zuul_build (
+  id INT PRIMARY KEY, buildset_id INT NOT NULL, uuid CHAR(32) NOT NULL,
+  job_name VARCHAR(255) NOT NULL, result VARCHAR(32), log_url TEXT,
+  start_time DATETIME, end_time DATETIME, INDEX (buildset_id)
+) ENGINE=InnoDB;
+INSERT INTO zuul.zuul_build
+  SELECT seq, 1 + seq MOD 5000, MD5(CONCAT('build', seq)), CONCAT('job-', seq MOD 53),
+         ELT(1 + seq MOD 5, 'SUCCESS', 'SUCCESS', 'FAILURE', 'TIMED_OUT', 'SUCCESS'),
+         CONCAT('https://sfop.me/logs/', seq MOD 5000, '/', seq, '/'),
+         TIMESTAMP('2026-01-01') + INTERVAL seq MINUTE,
+         TIMESTAMP('2026-01-01') + INTERVAL seq MINUTE + INTERVAL (seq MOD 900) SECOND
+  FROM seq_1_to_20000;
+CREATE DATABASE IF NOT EXISTS sfmanager;
+USE sfmanager;
+CREATE OR REPLACE TABLE sfmanager.artifacts (
+  id INT PRIMARY KEY, name VARCHAR(64) NOT NULL, payload BLOB NOT NULL
+) ENGINE=InnoDB;
+INSERT INTO sfmanager.artifacts
+  SELECT seq, CONCAT('artifact-', seq),
+         CONCAT(UNHEX(SHA2(seq, 512)), UNHEX(SHA2(seq + 1, 512)), CHAR(0, 10, 13, 39, 92))
+  FROM seq_1_to_2000;
+"""
+
+# Runs inside the zookeeper container (Debian's python3-kazoo), data on stdin-free argv.
+ZK_SEED = r"""
+import json
+from kazoo.client import KazooClient
+zk = KazooClient(hosts="127.0.0.1:2181"); zk.start(timeout=30)
+for path in ("/zuul", "/nodepool", "/sf"):
+    if zk.exists(path):
+        zk.delete(path, recursive=True)
+zk.create("/zuul/system/conf-version", b"42", makepath=True)
+for tenant in ("internal", "public"):
+    for n in range(40):
+        node = "/zuul/config/cache/%s/project-%02d" % (tenant, n)
+        zk.create(node, json.dumps({"tenant": tenant, "project": n}).encode(), makepath=True)
+for n in range(100):
+    zk.create("/nodepool/nodes/%010d" % n,
+              json.dumps({"state": "ready", "label": "pod-%d" % (n % 3)}).encode(), makepath=True)
+zk.create("/sf/binary", bytes(range(256)) * 4, makepath=True)
+zk.stop()
+"""
+
+ZK_FINGERPRINT = r"""
+import hashlib
+from kazoo.client import KazooClient
+zk = KazooClient(hosts="127.0.0.1:2181"); zk.start(timeout=30)
+digest, count, todo = hashlib.sha256(), 0, ["/"]
+while todo:
+    path = todo.pop()
+    for child in sorted(zk.get_children(path), reverse=True):
+        full = path.rstrip("/") + "/" + child
+        if full != "/zookeeper":
+            todo.append(full)
+    if path != "/":
+        data, _ = zk.get(path)
+        digest.update(path.encode() + b"\0" + (data or b"").hex().encode() + b"\n")
+        count += 1
+zk.stop()
+print(count, digest.hexdigest())
+"""
+
+
+def load_clients(kubeconfig: str | None):
+    config.load_kube_config(config_file=kubeconfig)
+    return client.CoreV1Api(), client.AppsV1Api(), client.CustomObjectsApi()
+
+
+def kubectl(kubeconfig: str | None, *args: str, stdin: str | None = None) -> str:
+    cmd = [os.environ.get("KUBECTL", "kubectl")]
+    if kubeconfig:
+        cmd += ["--kubeconfig", kubeconfig]
+    result = subprocess.run(cmd + list(args), input=stdin, text=True, capture_output=True)
+    if result.returncode != 0:
+        raise SystemExit(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def pod_exec(core, pod: str, container: str, argv: list[str]) -> str:
+    """Run argv in the pod; return stdout; raise naming the pod if the exit code is not 0."""
+    ws = stream(core.connect_get_namespaced_pod_exec, pod, NAMESPACE, container=container,
+                command=argv, stdin=False, stdout=True, stderr=True, tty=False,
+                _preload_content=False)
+    out, err = [], []
+    while ws.is_open():
+        ws.update(timeout=5)
+        if ws.peek_stdout():
+            out.append(ws.read_stdout())
+        if ws.peek_stderr():
+            err.append(ws.read_stderr())
+    rc = ws.returncode
+    ws.close()
+    if rc != 0:
+        raise SystemExit(f"{NAMESPACE}/{pod} [{container}] {argv[-1][:60]!r} exited {rc}: "
+                         f"{''.join(err)[-2000:]}")
+    return "".join(out)
+
+
+def sh_in(core, pod: str, container: str, script: str) -> str:
+    return pod_exec(core, pod, container, ["sh", "-c", script])
+
+
+def mysql(core, sql: str, extra: str = "") -> str:
+    # The password comes from the container's own env: it never appears in our argv or logs.
+    return sh_in(core, "mariadb-0", "mariadb",
+                 f'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot {extra} <<\'SQL\'\n{sql}\nSQL')
+
+
+def python_in_zookeeper(core, code: str) -> str:
+    return sh_in(core, "zookeeper-0", "zookeeper", f"python3 - <<'PY'\n{code}\nPY")
+
+
+# ---------------------------------------------------------------- deploy
+
+
+def image_refs() -> dict[str, str]:
+    """name -> ref of the images the cluster imported (written by cluster.sh up)."""
+    state = Path(os.environ.get("STATESAFE_CLUSTER_DIR",
+                                Path.home() / ".cache" / "statesafe" / "cluster"))
+    refs = {}
+    for line in (state / "images.txt").read_text().splitlines():
+        ref = line.split()[0]
+        refs[ref.split("/", 1)[1].split(":", 1)[0]] = ref
+    return refs
+
+
+def rendered_manifests() -> list[tuple[str, str]]:
+    """(file name, text) in apply order, with each `localhost/<image>:TAG` resolved."""
+    refs = image_refs()
+    rendered = []
+    for path in sorted((HERE / "manifests").glob("*.yaml")):
+        text = path.read_text()
+        for name, ref in refs.items():
+            text = text.replace(f"localhost/{name}:TAG", ref)
+        rendered.append((path.name, text))
+    return rendered
+
+
+def self_signed_tls() -> dict[str, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365",
+                        "-subj", "/CN=zookeeper.sf", "-keyout", f"{tmp}/tls.key",
+                        "-out", f"{tmp}/tls.crt"], check=True, capture_output=True)
+        crt = Path(tmp, "tls.crt").read_bytes()
+        key = Path(tmp, "tls.key").read_bytes()
+    return {"tls.crt": crt, "tls.key": key, "ca.crt": crt}
+
+
+def wanted_secrets() -> list[client.V1Secret]:
+    """The sample's Secrets, with fresh random values (used only when absent)."""
+    def make(name, data, type_="Opaque", labels=None, annotations=None):
+        return client.V1Secret(
+            metadata=client.V1ObjectMeta(name=name, namespace=NAMESPACE,
+                                         labels={**PART_OF, **(labels or {})},
+                                         annotations=annotations),
+            type=type_,
+            data={k: base64.b64encode(v if isinstance(v, bytes) else v.encode()).decode()
+                  for k, v in data.items()})
+    return [
+        make("mariadb-root-password", {"mariadb-root-password": secrets.token_urlsafe(18)},
+             labels={"app.kubernetes.io/name": "mariadb"}),
+        make("zuul-keystore-password", {"zuul-keystore-password": secrets.token_urlsafe(24)},
+             labels={"app.kubernetes.io/name": "zuul"},
+             annotations={"sf.softwarefactory-project.io/critical": "zuul project keys need it"}),
+        make("zookeeper-client-tls", self_signed_tls(), type_="kubernetes.io/tls",
+             labels={"app.kubernetes.io/name": "zookeeper"}),
+        make("zuul-db", {"username": "zuul", "password": secrets.token_urlsafe(18)},
+             type_="kubernetes.io/basic-auth", labels={"app.kubernetes.io/name": "zuul"}),
+        make("zuul-ssh-key", {"priv": secrets.token_bytes(400), "pub": "ssh-ed25519 AAAA sample"},
+             labels={"app.kubernetes.io/name": "zuul"}),
+    ]
+
+
+def deploy(kubeconfig: str | None, timeout: int) -> None:
+    core, apps, _ = load_clients(kubeconfig)
+    for name, text in rendered_manifests():
+        kubectl(kubeconfig, "apply", "--server-side", "--field-manager=statesafe-sample",
+                "-f", "-", stdin=text)
+        if "kind: CustomResourceDefinition" in text:  # the CR further down needs it served
+            kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
+                    "-f", "-", stdin=text)
+    for secret in wanted_secrets():
+        try:
+            core.create_namespaced_secret(NAMESPACE, secret)
+            print(f"created Secret {NAMESPACE}/{secret.metadata.name}", file=sys.stderr)
+        except ApiException as exc:
+            if exc.status != 409:  # already there: never rewrite existing secret data
+                raise
+    wait_ready(apps, timeout)
+
+
+def wait_ready(apps, timeout: int) -> None:
+    deadline = time.monotonic() + timeout
+    for name in STATEFULSETS:
+        while True:
+            sts = apps.read_namespaced_stateful_set(name, NAMESPACE)
+            want = sts.spec.replicas or 0
+            if (sts.status.ready_replicas or 0) == want and \
+                    (sts.status.observed_generation or 0) >= sts.metadata.generation:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"StatefulSet {NAMESPACE}/{name} not ready after {timeout}s "
+                                 f"({sts.status.ready_replicas or 0}/{want} ready)")
+            time.sleep(2)
+        print(f"StatefulSet {NAMESPACE}/{name} ready", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- seed / fingerprint
+
+
+def seed(kubeconfig: str | None) -> None:
+    core, _, _ = load_clients(kubeconfig)
+    mysql(core, SEED_SQL)
+    python_in_zookeeper(core, ZK_SEED)
+    print("seeded: zuul and sfmanager databases (27,000 rows), znodes under /zuul, /nodepool, /sf",
+          file=sys.stderr)
+
+
+def fingerprint_parts(kubeconfig: str | None) -> dict[str, str]:
+    core, _, custom = load_clients(kubeconfig)
+    parts = {}
+    databases = mysql(core, "SELECT schema_name FROM information_schema.schemata "
+                            "WHERE schema_name NOT IN ('mysql','information_schema',"
+                            "'performance_schema','sys') ORDER BY 1;", extra="-N -B")
+    parts["mariadb/databases"] = databases.split()
+    for table in TABLES:
+        db, name = table.split(".")
+        columns = mysql(core, f"SELECT column_name FROM information_schema.columns "
+                              f"WHERE table_schema='{db}' AND table_name='{name}' "
+                              f"ORDER BY ordinal_position;", extra="-N -B").split()
+        select = ", ".join(f"HEX({c})" for c in columns)
+        # bash for pipefail: a failed query must not hash as an empty table.
+        out = pod_exec(core, "mariadb-0", "mariadb", [
+            "bash", "-o", "pipefail", "-c",
+            f'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N -B '
+            f'-e "SELECT {select} FROM {table} ORDER BY id" | sha256sum'])
+        parts[f"mariadb/{table}"] = out.split()[0]
+    parts["zookeeper/znodes"] = python_in_zookeeper(core, ZK_FINGERPRINT).strip()
+    for secret in sorted(core.list_namespaced_secret(NAMESPACE).items,
+                         key=lambda s: s.metadata.name):
+        if secret.type == "kubernetes.io/service-account-token":
+            continue
+        body = json.dumps({"type": secret.type, "data": secret.data,
+                           "labels": secret.metadata.labels,
+                           "annotations": secret.metadata.annotations}, sort_keys=True)
+        parts[f"secret/{secret.metadata.name}"] = hashlib.sha256(body.encode()).hexdigest()
+    for cm in sorted(core.list_namespaced_config_map(NAMESPACE).items,
+                     key=lambda c: c.metadata.name):
+        if cm.metadata.name == "kube-root-ca.crt":  # created by the cluster in every namespace
+            continue
+        parts[f"configmap/{cm.metadata.name}"] = hashlib.sha256(
+            json.dumps(cm.data, sort_keys=True).encode()).hexdigest()
+    group, version, plural, name = CR
+    obj = custom.get_namespaced_custom_object(group, version, NAMESPACE, plural, name)
+    parts[f"softwarefactory/{name}"] = hashlib.sha256(
+        json.dumps(obj["spec"], sort_keys=True).encode()).hexdigest()
+    return parts
+
+
+def fingerprint(kubeconfig: str | None, verbose: bool) -> str:
+    parts = fingerprint_parts(kubeconfig)
+    if verbose:
+        for key, value in parts.items():
+            print(f"  {key}: {value}", file=sys.stderr)
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def destroy(kubeconfig: str | None, timeout: int) -> None:
+    core, _, _ = load_clients(kubeconfig)
+    try:
+        core.delete_namespace(NAMESPACE)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            core.read_namespace(NAMESPACE)
+        except ApiException as exc:
+            if exc.status == 404:
+                print(f"namespace {NAMESPACE} deleted", file=sys.stderr)
+                return
+            raise
+        time.sleep(2)
+    raise SystemExit(f"namespace {NAMESPACE} still present after {timeout}s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["deploy", "seed", "fingerprint", "destroy"])
+    parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+    parser.add_argument("--timeout", type=int, default=300)
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    if args.command == "deploy":
+        deploy(args.kubeconfig, args.timeout)
+    elif args.command == "seed":
+        seed(args.kubeconfig)
+    elif args.command == "fingerprint":
+        print(fingerprint(args.kubeconfig, args.verbose))
+    else:
+        destroy(args.kubeconfig, args.timeout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
