@@ -6,6 +6,7 @@ packages=(
   containerd runc containernetworking-plugins   # container runtime + CNI bridge/host-local/loopback
   iptables conntrack ethtool iproute2 socat     # what kubelet and CNI plugins call
   openssl debootstrap catatonit                 # certificates, image rootfs, pause process
+  shellcheck                                    # ansible-test sanity runs it on shell scripts
   bup par2 python3-venv rsync                   # the backup repository and the test tooling
 )
 missing=()

@@ -1,0 +1,112 @@
+# -*- coding: utf-8 -*-
+# Copyright: statesafe.backup contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Exceptions raised by the collection's module_utils.
+
+Deep code raises these; each module's main() is the one place that turns them
+into fail_json. Every error carries the Kubernetes coordinates it is about so
+the message always names the namespace, pod, container and path involved.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+_LOCATION_KEYS = ("namespace", "pod", "container", "path", "kind", "name")
+
+
+def describe_location(location):
+    """Render a location dict as 'namespace=a pod=b path=/x' (only set keys, fixed order)."""
+    parts = []
+    for key in _LOCATION_KEYS:
+        value = location.get(key)
+        if value not in (None, ""):
+            parts.append("{0}={1}".format(key, value))
+    return " ".join(parts)
+
+
+class StatesafeError(Exception):
+    """Base class: a message plus the location (namespace/pod/container/path/...)."""
+
+    def __init__(self, message, **location):
+        self.message = message
+        self.location = dict((k, v) for k, v in location.items() if v not in (None, ""))
+        super(StatesafeError, self).__init__(self.__str__())
+
+    def __str__(self):
+        where = describe_location(self.location)
+        if where:
+            return "{0} ({1})".format(self.message, where)
+        return self.message
+
+    def result_fields(self):
+        """Extra keys for fail_json so callers can branch on them."""
+        return {"error_location": dict(self.location)}
+
+
+class ApiError(StatesafeError):
+    """The API server refused or failed a request."""
+
+    def __init__(self, message, status=None, reason=None, **location):
+        self.status = status
+        self.reason = reason
+        super(ApiError, self).__init__(message, **location)
+
+    def result_fields(self):
+        fields = super(ApiError, self).result_fields()
+        fields["api_status"] = self.status
+        fields["api_reason"] = self.reason
+        return fields
+
+
+class KindNotServed(StatesafeError):
+    """The API server does not serve this apiVersion/kind."""
+
+
+class ObjectNotFound(StatesafeError):
+    """A named object (pod, claim, referenced secret...) does not exist."""
+
+
+class InvalidInput(StatesafeError):
+    """Input that the argument spec cannot reject on its own."""
+
+
+class PodNotReady(StatesafeError):
+    """The pod or container exists but cannot run a command now."""
+
+
+class ExecFailed(StatesafeError):
+    """A command ran in a container and failed, or could not be started."""
+
+    def __init__(self, message, rc=None, stderr=None, **location):
+        self.rc = rc
+        self.stderr = stderr
+        super(ExecFailed, self).__init__(message, **location)
+
+    def result_fields(self):
+        fields = super(ExecFailed, self).result_fields()
+        fields["rc"] = self.rc
+        if self.stderr is not None:
+            fields["stderr"] = self.stderr
+        return fields
+
+
+class ExecTimeout(ExecFailed):
+    """The command did not finish in time."""
+
+
+class StreamError(StatesafeError):
+    """The exec stream broke, ended early or violated the channel protocol."""
+
+
+class UnsafeArchive(StatesafeError):
+    """A tar member or a listing entry would escape or damage the target tree."""
+
+
+class VerificationFailed(StatesafeError):
+    """What arrived does not match what the pod says it sent."""
+
+
+class HelperPodError(StatesafeError):
+    """The helper pod that mounts a claim could not be created, started or removed."""

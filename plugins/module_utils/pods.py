@@ -1,0 +1,108 @@
+# -*- coding: utf-8 -*-
+# Copyright: statesafe.backup contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Finding pods and containers to run in: pure choices over pod dicts, plus lookups."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
+    ObjectNotFound,
+    PodNotReady,
+)
+
+DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+
+
+def pod_name(pod):
+    return pod["metadata"]["name"]
+
+
+def is_terminating(pod):
+    return bool(pod["metadata"].get("deletionTimestamp"))
+
+
+def container_names(pod):
+    return [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+
+
+def choose_container(pod, wanted=None):
+    """The container to exec in: the one asked for, else the pod's default.
+
+    The default follows kubectl: the default-container annotation, then the
+    first container.
+    """
+    names = container_names(pod)
+    location = dict(namespace=pod["metadata"].get("namespace"), pod=pod_name(pod), container=wanted)
+    if wanted:
+        if wanted not in names:
+            raise ObjectNotFound(
+                "container {0} not found in pod; it has: {1}".format(wanted, ", ".join(names) or "none"), **location
+            )
+        return wanted
+    annotated = (pod["metadata"].get("annotations") or {}).get(DEFAULT_CONTAINER_ANNOTATION)
+    if annotated in names:
+        return annotated
+    if not names:
+        raise ObjectNotFound("pod has no containers", **location)
+    return names[0]
+
+
+def ensure_running(pod, container):
+    """Raise PodNotReady unless the pod runs and the container is up."""
+    location = dict(namespace=pod["metadata"].get("namespace"), pod=pod_name(pod), container=container)
+    if is_terminating(pod):
+        raise PodNotReady("pod is being deleted", **location)
+    phase = (pod.get("status") or {}).get("phase")
+    if phase != "Running":
+        raise PodNotReady("pod is not running (phase {0})".format(phase), **location)
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") != container:
+            continue
+        state = status.get("state") or {}
+        if "running" in state:
+            return
+        why = (state.get("waiting") or state.get("terminated") or {}).get("reason") or "unknown"
+        raise PodNotReady("container is not running ({0})".format(why), **location)
+    raise PodNotReady("container has no status yet", **location)
+
+
+def order_pods(pods):
+    """Pods a selector matched, minus those being deleted, sorted by name.
+
+    Returns (chosen, skipped_names): a terminating pod is on its way out, so a
+    hook for the workload belongs in its replacement, not in it.
+    """
+    chosen = sorted((p for p in pods if not is_terminating(p)), key=pod_name)
+    skipped = sorted(pod_name(p) for p in pods if is_terminating(p))
+    return chosen, skipped
+
+
+def claim_users(pods, claim):
+    """Pods (not finished) that mount the claim, sorted by name."""
+    users = []
+    for pod in pods:
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed") or is_terminating(pod):
+            continue
+        for volume in (pod.get("spec") or {}).get("volumes") or []:
+            if (volume.get("persistentVolumeClaim") or {}).get("claimName") == claim:
+                users.append(pod)
+                break
+    return sorted(users, key=pod_name)
+
+
+def find_pods(api, namespace, name=None, label_selector=None):
+    """The pods named or selected; ObjectNotFound when there are none."""
+    if name:
+        return [api.get_pod(namespace, name)], []
+    pods, skipped = order_pods(api.list_pods(namespace, label_selector))
+    if not pods:
+        raise ObjectNotFound(
+            "no running pod matches label selector {0!r}{1}".format(
+                label_selector, " (terminating: {0})".format(", ".join(skipped)) if skipped else ""
+            ),
+            namespace=namespace,
+        )
+    return pods, skipped

@@ -1,0 +1,179 @@
+import io
+import os
+import tarfile
+
+import pytest
+
+from ansible_collections.statesafe.backup.plugins.module_utils import mirror
+from ansible_collections.statesafe.backup.plugins.module_utils import pv_copy
+from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
+    InvalidInput,
+    StreamError,
+    UnsafeArchive,
+    VerificationFailed,
+)
+
+from tarbuild import archive, member
+
+
+class TestReceiveTar:
+    def test_files_land_flat_in_staging_with_metadata(self, tmp_path):
+        stage = tmp_path / "stage"
+        stage.mkdir()
+        data = archive(member("a/b.txt", data=b"hello", mode=0o4640, mtime=1600000000),
+                       member("c", data=b"", mode=0o600))
+        got = pv_copy.receive_tar(io.BytesIO(data), ["a/b.txt", "c"], str(stage))
+        assert sorted(os.listdir(str(stage))) == ["0", "1"]
+        ab = got["a/b.txt"]
+        assert (ab.size, ab.mtime, ab.mode) == (5, 1600000000, 0o640)
+        import hashlib
+        assert ab.sha256 == hashlib.sha256(b"hello").hexdigest()
+        assert open(ab.staged, "rb").read() == b"hello"
+        assert os.stat(ab.staged).st_mtime == 1600000000
+        assert os.stat(ab.staged).st_mode & 0o7777 == 0o640
+
+    HOSTILE = {
+        "absolute": member("/tmp/evil", data=b"x"),
+        "traversal": member("../evil", data=b"x"),
+        "symlink": member("a", "symlink", link="/etc"),
+        "dir": member("d", "dir"),
+        "device": member("dev", "chr"),
+        "hardlink": member("h", "hardlink", link="a"),
+        "not-requested": member("other", data=b"x"),
+    }
+
+    @pytest.mark.parametrize("case", sorted(HOSTILE))
+    def test_refuses_anything_not_requested(self, tmp_path, case):
+        data = archive(self.HOSTILE[case])
+        with pytest.raises(UnsafeArchive):
+            pv_copy.receive_tar(io.BytesIO(data), ["a"], str(tmp_path))
+        assert os.listdir(str(tmp_path)) == [], "nothing written"
+
+    def test_duplicate_member(self, tmp_path):
+        data = archive(member("a", data=b"1"), member("a", data=b"2"))
+        with pytest.raises(UnsafeArchive, match="twice"):
+            pv_copy.receive_tar(io.BytesIO(data), ["a"], str(tmp_path))
+
+    def test_missing_files_even_with_a_clean_end(self, tmp_path):
+        data = archive(member("a", data=b"1"))
+        with pytest.raises(StreamError, match="1 of 2 files missing, first b"):
+            pv_copy.receive_tar(io.BytesIO(data), ["a", "b"], str(tmp_path))
+
+    @pytest.mark.parametrize("keep", [0, 100, 512, 700, 1500])
+    def test_truncated_streams(self, tmp_path, keep):
+        data = archive(member("a", data=b"x" * 1000), member("b", data=b"y" * 10))
+        with pytest.raises(StreamError):
+            pv_copy.receive_tar(io.BytesIO(data[:keep]), ["a", "b"], str(tmp_path))
+
+    def test_empty_expectation_accepts_empty_stream(self, tmp_path):
+        assert pv_copy.receive_tar(io.BytesIO(b""), [], str(tmp_path)) == {}
+
+
+class TestCheckReceived:
+    def received(self, sha):
+        return {"f": pv_copy.Received("/x", 3, sha, 0, 0o644)}
+
+    def test_ok(self):
+        pv_copy.check_received(self.received("ab"), {"f": "ab"})
+
+    @pytest.mark.parametrize("sums, message", [({}, "no checksum"), ({"f": "cd"}, "sha256 mismatch")])
+    def test_mismatch_names_file(self, sums, message):
+        with pytest.raises(VerificationFailed, match=message) as caught:
+            pv_copy.check_received(self.received("ab"), sums)
+        assert caught.value.location == {"path": "f"}
+
+
+class TestBuildTar:
+    def test_roundtrip_and_manifest(self, tmp_path):
+        src = tmp_path / "src"
+        (src / "d").mkdir(parents=True)
+        (src / "d" / "f").write_bytes(b"content")
+        os.symlink("d/f", str(src / "l"))
+        os.mkfifo(str(src / "fifo"))
+        out = io.BytesIO()
+        sums = pv_copy.build_tar(out, str(src), mirror.scan_local(str(src)))
+        import hashlib
+        assert sums == {"d/f": hashlib.sha256(b"content").hexdigest()}
+        with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
+            names = [(m.name, m.type) for m in tar.getmembers()]
+            manifest = tar.extractfile(".statesafe-manifest").read()
+        assert names == [("d", tarfile.DIRTYPE), ("d/f", tarfile.REGTYPE), ("l", tarfile.SYMTYPE),
+                         (".statesafe-manifest", tarfile.REGTYPE)]
+        assert manifest == mirror.sha256sum_manifest(sums)
+
+    def test_file_changed_since_listing(self, tmp_path):
+        (tmp_path / "f").write_bytes(b"abc")
+        listing = mirror.scan_local(str(tmp_path))
+        (tmp_path / "f").write_bytes(b"abcdef")
+        with pytest.raises(InvalidInput, match="changed size"):
+            pv_copy.build_tar(io.BytesIO(), str(tmp_path), listing)
+
+
+class TestApplyPlan:
+    def test_refuses_to_write_through_a_planted_symlink(self, tmp_path):
+        root = tmp_path / "root"
+        outside = tmp_path / "outside"
+        root.mkdir()
+        outside.mkdir()
+        os.symlink(str(outside), str(root / "d"))
+        staged = tmp_path / "staged"
+        staged.write_bytes(b"x")
+        plan = mirror.MirrorPlan()
+        plan.transfer = ["d/f"]
+        source = {"d": mirror.Entry("dir", 0, 0, 0o755, 0, 0, None),
+                  "d/f": mirror.Entry("file", 1, 0, 0o644, 0, 0, None)}
+        received = {"d/f": pv_copy.Received(str(staged), 1, "", 0, 0o644)}
+        with pytest.raises(UnsafeArchive):
+            pv_copy.apply_plan(str(root), plan, source, received, str(tmp_path), None)
+        assert os.listdir(str(outside)) == []
+
+    def test_read_only_directory_is_filled_before_its_mode_is_set(self, tmp_path):
+        root, stage = tmp_path / "root", tmp_path / "stage"
+        root.mkdir()
+        stage.mkdir()
+        (stage / "0").write_bytes(b"x")
+        source = {"ro": mirror.Entry("dir", 0, 0, 0o555, 0, 0, None),
+                  "ro/f": mirror.Entry("file", 1, 5, 0o444, 0, 0, None)}
+        plan = mirror.plan_mirror(source, {})
+        received = {"ro/f": pv_copy.Received(str(stage / "0"), 1, "", 5, 0o444)}
+        pv_copy.apply_plan(str(root), plan, source, received, str(stage), None)
+        assert (root / "ro" / "f").read_bytes() == b"x"
+        assert os.stat(str(root / "ro")).st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize("text, names", [
+    ("./a: FAILED\n./dir/b c: FAILED\nsha256sum: WARNING: 2 computed checksums did NOT match", ["a", "dir/b c"]),
+    ("./gone: FAILED open or read\n", ["gone"]),
+    ("\\./new\\nline: FAILED\n", ["new\\nline"]),
+    ("all good", []),
+])
+def test_failed_files(text, names):
+    assert pv_copy.failed_files(text) == names
+
+
+@pytest.mark.parametrize("path, root", [
+    (None, "/mnt/claim"), ("/", "/mnt/claim"), (".", "/mnt/claim"), ("data", "/mnt/claim/data"),
+    ("/data/./x/", "/mnt/claim/data/x"),
+])
+def test_claim_root(path, root):
+    assert pv_copy.claim_root(path) == root
+
+
+@pytest.mark.parametrize("path", ["..", "a/../../b"])
+def test_claim_root_refuses_escape(path):
+    with pytest.raises(InvalidInput):
+        pv_copy.claim_root(path)
+
+
+def test_target_location():
+    target = pv_copy.Target("ns", "p", "c", "/data")
+    assert target.location() == {"namespace": "ns", "pod": "p", "container": "c", "path": "/data"}
+    assert target.location("x/y")["path"] == "/data/x/y"
+
+
+def test_build_tar_refuses_an_unsafe_source_it_was_handed(tmp_path):
+    """Even if a listing slipped past check_source_tree, nothing unsafe goes to the pod."""
+    listing = {"l": mirror.Entry("symlink", 0, 0, 0o777, 0, 0, "/etc"),
+               "l/x": mirror.Entry("file", 0, 0, 0o644, 0, 0, None)}
+    with pytest.raises(UnsafeArchive):
+        pv_copy.build_tar(io.BytesIO(), str(tmp_path), listing)
