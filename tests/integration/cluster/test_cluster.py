@@ -94,10 +94,9 @@ def test_exec_returns_exit_code_and_binary_stdout(core, namespace, volume_pod):
 
 
 def test_volume_data_survives_pod_deletion(core, namespace, volume_pod):
-    rc, _, err = run_exec(core, namespace, volume_pod,
-                          ["sh", "-c", "head -c 100000 /dev/urandom > /data/blob && sha256sum /data/blob"])
+    rc, before, err = run_exec(core, namespace, volume_pod,
+                               ["sh", "-c", "head -c 100000 /dev/urandom > /data/blob && sha256sum /data/blob"])
     assert rc == 0, err
-    _, before, _ = run_exec(core, namespace, volume_pod, ["sha256sum", "/data/blob"])
     old_uid = core.read_namespaced_pod(volume_pod, namespace).metadata.uid
     core.delete_namespaced_pod(volume_pod, namespace, grace_period_seconds=0)
 
@@ -110,8 +109,9 @@ def test_volume_data_survives_pod_deletion(core, namespace, volume_pod):
         return pod.metadata.uid != old_uid and conditions.get("Ready") == "True"
 
     wait_until("pod recreated", recreated_and_ready)
-    rc, after, _ = run_exec(core, namespace, volume_pod, ["sha256sum", "/data/blob"])
-    assert rc == 0 and after == before
+    rc, after, err = run_exec(core, namespace, volume_pod, ["sha256sum", "/data/blob"])
+    assert rc == 0, err
+    assert after == before
 
 
 def test_scale_to_zero_and_back(core, apps, namespace, volume_pod):
@@ -120,7 +120,7 @@ def test_scale_to_zero_and_back(core, apps, namespace, volume_pod):
     wait_until("pod gone", lambda: not core.list_namespaced_pod(namespace).items)
     apps.patch_namespaced_stateful_set_scale("vol", namespace, {"spec": {"replicas": 1}})
     wait_until("StatefulSet vol Ready again", lambda: ready_replicas(apps, namespace, "vol") == 1)
-    assert run_exec(core, namespace, volume_pod, ["cat", "/data/marker"])[1] == b"kept\n"
+    assert run_exec(core, namespace, volume_pod, ["cat", "/data/marker"]) == (0, b"kept\n", b"")
 
 
 def test_containers_are_real_containerd_containers(core, namespace, volume_pod, cluster_state):
@@ -137,15 +137,20 @@ def test_pods_cannot_reach_outside_the_machine(core, namespace, volume_pod):
     rc, out, err = run_exec(core, namespace, volume_pod,
                             ["python3", "-c", "import socket; s=socket.socket(); s.settimeout(3); "
                              "s.connect(('192.0.2.1', 9))"])
-    assert rc != 0
+    assert rc != 0 and out == b""
     assert b"unreachable" in err.lower()
 
 
-def test_sample_stack_seeds_and_fingerprints_the_same_twice(kubeconfig):
-    def sample(*args: str) -> str:
+@pytest.fixture
+def sample(kubeconfig):
+    """Run tests/cluster/sample/sample.sh with a command; return its stdout."""
+    def run(*args: str) -> str:
         return subprocess.run([str(SAMPLE), *args], capture_output=True, text=True, check=True,
                               env={**os.environ, "KUBECONFIG": kubeconfig}).stdout.strip()
+    return run
 
+
+def test_sample_stack_seeds_and_fingerprints_the_same_twice(sample):
     sample("deploy")
     sample("seed")
     first = sample("fingerprint")
@@ -153,24 +158,19 @@ def test_sample_stack_seeds_and_fingerprints_the_same_twice(kubeconfig):
     assert sample("fingerprint") == first and len(first) == 64
 
 
-def test_fingerprint_sees_one_changed_row_and_one_changed_znode(kubeconfig, core):
-    def sample(*args: str) -> str:
-        return subprocess.run([str(SAMPLE), *args], capture_output=True, text=True, check=True,
-                              env={**os.environ, "KUBECONFIG": kubeconfig}).stdout.strip()
-
+def test_fingerprint_sees_one_changed_row_and_one_changed_znode(sample, core):
     sample("deploy")
     sample("seed")
     seeded = sample("fingerprint")
-    rc, _, err = run_exec(core, "sf", "mariadb-0", [
+    rc, out, err = run_exec(core, "sf", "mariadb-0", [
         "sh", "-c", 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot '
                     '-e "UPDATE zuul.zuul_build SET result=\'FAILURE\' WHERE id=12345"'])
-    assert rc == 0, err
+    assert rc == 0, err + out
     after_row = sample("fingerprint")
-    rc, _, err = run_exec(core, "sf", "zookeeper-0", [
+    rc, out, err = run_exec(core, "sf", "zookeeper-0", [
         "zkCli", "set", "/zuul/system/conf-version", "43"])
-    assert rc == 0, err
+    assert rc == 0, err + out
     after_znode = sample("fingerprint")
     sample("seed")
     assert len({seeded, after_row, after_znode}) == 3
     assert sample("fingerprint") == seeded
-
