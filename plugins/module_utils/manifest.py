@@ -168,6 +168,9 @@ def strip_object(obj, strip_owner_references=True, strip_namespace=False, extra_
     input is never modified.
     """
     paths = KIND_FIELDS.get(obj.get("kind"), ()) + tuple(extra_paths or ())
+    if obj.get("kind") == "Service" and (obj.get("spec") or {}).get("clusterIP") == "None":
+        # A headless Service's "None" is the user's choice, not an assigned address.
+        paths = tuple(p for p in paths if p not in ("spec.clusterIP", "spec.clusterIPs"))
     if paths:
         result = copy.deepcopy(obj)
     else:

@@ -103,6 +103,11 @@ class TestStrip:
                "metadata": {"name": "c", "labels": {}, "annotations": {manifest.LAST_APPLIED: "x"}}}
         assert manifest.strip_object(obj)["metadata"] == {"name": "c"}
 
+    def test_headless_service_keeps_cluster_ip_none(self):
+        obj = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db"},
+               "spec": {"clusterIP": "None", "clusterIPs": ["None"], "ports": [{"port": 3306}]}}
+        assert manifest.strip_object(obj)["spec"] == obj["spec"]
+
     @pytest.mark.parametrize("kind, spec, annotations, gone", [
         ("Service", {"clusterIP": "10.0.0.1", "clusterIPs": ["10.0.0.1"], "ports": [{"port": 80}]}, {},
          ["clusterIP", "clusterIPs"]),
