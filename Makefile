@@ -1,6 +1,7 @@
 # statesafe.backup — developer entry points.
 #
-#   make demo          local cluster up, sample Software Factory stack seeded, fingerprinted
+#   make demo          local cluster up; the sample Software Factory stack seeded, backed up,
+#                      destroyed, restored, and its fingerprint compared
 #   make test          everything CI runs: unit tests, sanity, lint, cluster, integration tests
 #   make cluster       bring the local cluster up (builds what is missing; prints the kubeconfig)
 #   make cluster-down  stop it; `make cluster-reset` also deletes its state
@@ -42,9 +43,8 @@ sample: cluster
 	$(SAMPLE) seed
 
 .PHONY: demo
-demo: sample
-	@echo "== fingerprint of everything a restore must bring back =="
-	$(SAMPLE) fingerprint
+demo: cluster
+	tests/cluster/sample/demo.sh
 
 .PHONY: unit
 unit: deps

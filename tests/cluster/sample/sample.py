@@ -228,7 +228,8 @@ def wanted_secrets() -> list[client.V1Secret]:
 def deploy(kubeconfig: str | None, timeout: int) -> None:
     core, apps, _ = load_clients(kubeconfig)
     for name, text in rendered_manifests():
-        kubectl(kubeconfig, "apply", "--server-side", "--field-manager=statesafe-sample",
+        kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts",
+                "--field-manager=statesafe-sample",
                 "-f", "-", stdin=text)
         if "kind: CustomResourceDefinition" in text:  # the CR further down needs it served
             kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# make demo: the sample Software Factory stack backed up, lost and restored, told as a short story.
+# Needs the local cluster (make cluster). Work files go to $DEMO_DIR (default: a new temporary directory).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../.." && pwd)
+venv=$("$root/tests/venv.sh")
+export KUBECONFIG=${KUBECONFIG:-$("$here/../cluster.sh" kubeconfig)}
+export KUBECTL=${KUBECTL:-$(dirname "$KUBECONFIG")/bin/kubectl}
+work=${DEMO_DIR:-$(mktemp -d /tmp/statesafe-demo.XXXXXX)}
+mkdir -p "$work"
+collections=$(mktemp -d /tmp/statesafe-demo-collections.XXXXXX)
+trap 'rm -rf "$collections"' EXIT
+mkdir -p "$collections/ansible_collections/statesafe"
+ln -s "$root" "$collections/ansible_collections/statesafe/backup"
+export ANSIBLE_COLLECTIONS_PATH=$collections ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_INVENTORY_UNPARSED_WARNING=0
+export ANSIBLE_NOCOLOR=1
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+playbook() {  # playbook <name> <log> [-e ...]: run quietly, show the role's summary line, keep the log
+  local name=$1 log=$2
+  shift 2
+  if ! "$venv/bin/ansible-playbook" "$root/playbooks/$name" -e "kubeconfig=$KUBECONFIG" \
+      -e "repository=$work/repo" -e "ansible_python_interpreter=$venv/bin/python" "$@" >"$log" 2>&1; then
+    grep -E 'fatal|msg' "$log" | tail -5
+    echo "$name failed; the whole log is $log" >&2
+    return 1
+  fi
+  grep -E '"msg": "(Backup of|Restored)' "$log" | sed -e 's/^ *"msg": "//' -e 's/"$//' | fold -s -w 100
+}
+sample() { "$here/sample.sh" "$@" 2>/dev/null; }
+
+say "1. The sample Software Factory stack in namespace sf: MariaDB, Zookeeper, Secrets, ConfigMaps, the CR"
+"$here/sample.sh" deploy 2>&1 | sed 's/^/   /'
+"$here/sample.sh" seed 2>&1 | sed 's/^/   /'
+before=$(sample fingerprint)
+echo "   fingerprint of everything a restore must bring back: $before"
+
+say "2. Back up (playbooks/backup.yml) into the bup repository $work/repo"
+start=$SECONDS
+playbook backup.yml "$work/backup.log" -e "staging=$work/staging"
+echo "   ($((SECONDS - start)) s with Ansible start-up; staging tree kept in $work/staging for the next run)"
+"$venv/bin/ansible-playbook" "$root/playbooks/list.yml" -e "repository=$work/repo" \
+  -e "ansible_python_interpreter=$venv/bin/python" 2>/dev/null \
+  | sed -n '/"msg": \[/,/\]/p' | grep -v -E '"msg"|\]' | sed -e 's/^ */   archive: /' -e 's/[",]//g'
+
+say "3. Disaster: a late change, then the whole namespace is deleted"
+# shellcheck disable=SC2016  # expanded in the container, from its own environment
+"$KUBECTL" exec -n sf mariadb-0 -c mariadb -- sh -c \
+  'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -e "DELETE FROM zuul.zuul_build WHERE id <= 100"'
+echo "   deleted 100 builds after the backup: fingerprint now $(sample fingerprint)"
+"$here/sample.sh" destroy 2>&1 | sed 's/^/   /'
+
+say "4. Restore the latest complete archive (playbooks/restore.yml -e archive=latest)"
+start=$SECONDS
+playbook restore.yml "$work/restore.log" -e "staging=$work/restore" -e archive=latest
+echo "   ($((SECONDS - start)) s with Ansible start-up)"
+
+say "5. Compare"
+after=$(sample fingerprint)
+echo "   before backup: $before"
+echo "   after restore: $after"
+if [ "$before" = "$after" ]; then
+  echo "   identical: databases, znodes, Secrets, ConfigMaps and the SoftwareFactory resource are back,"
+  echo "   and the change made after the backup is gone."
+else
+  echo "   DIFFERENT: see '$here/sample.sh fingerprint --verbose'" >&2
+  exit 1
+fi
+
+# Hand the restored StatefulSets and Services back to sample.sh (claims and data stay), so `deploy` works again.
+"$KUBECTL" delete -n sf statefulset,service -l app.kubernetes.io/part-of=softwarefactory --wait=true >/dev/null
+"$here/sample.sh" deploy >/dev/null 2>&1
+echo
+echo "Logs and the repository are in $work."
