@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -17,8 +16,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-REPO = Path(__file__).resolve().parents[2]
-CLUSTER_SH = REPO / "tests" / "cluster" / "cluster.sh"
+from cluster_helpers import CLUSTER_SH, exists, wait_until
 
 
 @pytest.fixture(scope="session")
@@ -67,47 +65,16 @@ def image_refs(cluster_state) -> dict[str, str]:
     return refs
 
 
-def wait_until(what: str, predicate, timeout: float = 180, interval: float = 1.0,
-               explain=None):
-    """Poll predicate until truthy; on timeout fail with `explain()` (e.g. the events)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            detail = f"\n{explain()}" if explain else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}")
-        time.sleep(interval)
-
-
-def namespace_events(core, namespace: str) -> str:
-    events = sorted(core.list_namespaced_event(namespace).items,
-                    key=lambda e: e.last_timestamp or e.event_time or e.metadata.creation_timestamp)
-    return "\n".join(f"{e.type} {e.reason} {e.involved_object.kind}/{e.involved_object.name}: "
-                     f"{e.message}" for e in events[-10:])
-
-
 @pytest.fixture
 def namespace(core):
     """A fresh namespace per test, always deleted afterwards."""
     name = f"it-{uuid.uuid4().hex[:8]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     wait_until(f"default ServiceAccount in {name}",
-               lambda: _exists(lambda: core.read_namespaced_service_account("default", name)))
+               lambda: exists(lambda: core.read_namespaced_service_account("default", name)))
     yield name
     try:
         core.delete_namespace(name, grace_period_seconds=0)
     except ApiException as exc:
         if exc.status != 404:
             raise
-
-
-def _exists(read) -> bool:
-    try:
-        read()
-        return True
-    except ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise

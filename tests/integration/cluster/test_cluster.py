@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 from kubernetes.stream import stream
 
-from conftest import REPO, namespace_events, wait_until
+from cluster_helpers import REPO, namespace_events, wait_until
 
 SAMPLE = REPO / "tests" / "cluster" / "sample" / "sample.sh"
 

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from conftest import make_claim, make_pod, pod_exec, wait_for
+from k8s_helpers import make_claim, make_pod, pod_exec, wait_for
 
 POPULATE = r"""
 set -e

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from conftest import make_pod, pod_exec, wait_for
+from k8s_helpers import make_pod, pod_exec, wait_for
 
 SAMPLE_NS = "sf"
 MARIADB = {"namespace": SAMPLE_NS, "pod": "mariadb-0", "container": "mariadb"}

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from conftest import make_pod, pod_exec
+from k8s_helpers import make_pod, pod_exec
 
 SPIN = "sleep 4321"  # a process we can look for
 

@@ -13,7 +13,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from conftest import wait_for
+from k8s_helpers import wait_for
 
 GROUP = "statesafe.test"
 CRD_NAME = f"widgets.{GROUP}"
