@@ -89,6 +89,8 @@ def archive_files(entries):
             if is_chunked:
                 chunked = True
                 break
+        if ".bupm" in names:
+            continue  # a directory's metadata, hash-split into a tree when it is large: '.bupm/<chunks>'
         file_path = "/".join(names)
         record = files.setdefault(file_path, {"size": 0, "blobs": [],
                                               "kind": "symlink" if mode == "120000" else "file"})

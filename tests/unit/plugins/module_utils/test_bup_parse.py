@@ -36,6 +36,9 @@ def test_archive_files_demangles_and_sums_chunks_in_order():
         ("100644", "blob", "d" * 40, 2, "weird.bup.bupl"),
         ("100644", "blob", "e" * 40, 7, "dir.bup.bupl/inner.txt"),
         ("100644", "blob", "f" * 40, 52, "dir.bup.bupl/.bupm"),
+        # a directory's metadata big enough for bup to hash-split it
+        ("100644", "blob", "7" * 40, 60, "volumes/.bupm/0000"),
+        ("100644", "blob", "8" * 40, 48, "volumes/.bupm/1f40"),
         ("120000", "blob", "9" * 40, 4, "latest"),
     ]
     files = parse.archive_files(entries)
