@@ -230,7 +230,7 @@ class TestErrors:
         assert run["extra"][0]["resources"][0]["metadata"]["name"] == "cfg"
 
 
-def test_5000_secrets_in_one_task_within_5_seconds(run_module, core, tmp_path):
+def test_5000_secrets_in_one_task_with_one_list_request(run_module, core, tmp_path):
     namespace = f"it-many-secrets-{uuid.uuid4().hex[:6]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     try:
@@ -246,11 +246,10 @@ def test_5000_secrets_in_one_task_within_5_seconds(run_module, core, tmp_path):
         assert run.rc == 0 and len(run["objects"]) == 5000, run
         assert run["list_requests"] == 1
         assert len(os.listdir(tmp_path / "Secret")) == 5000
-        print(f"\nexport of 5000 Secrets: {run.duration:.2f} s (task duration)")
-        assert run.duration <= 5.0, f"exporting 5000 Secrets took {run.duration:.2f} s"
+        # How fast is bench/resource_export.py's job (docs/performance.md): a timed
+        # assertion here would fail on a busy machine, not on a slow module.
         again = run_module("resource_export", {"namespace": namespace, "dest": str(tmp_path),
                                                "resources": [{"kind": "Secret", "label_selectors": ["bulk=yes"]}]})
-        print(f"unchanged re-export of 5000 Secrets: {again.duration:.2f} s")
-        assert not again.changed and again.duration <= 5.0, f"unchanged re-export took {again.duration:.2f} s"
+        assert not again.changed and again["list_requests"] == 1
     finally:
         core.delete_namespace(namespace, grace_period_seconds=0)
