@@ -8,7 +8,8 @@ version=$(cat "$here/VERSION")
 etcd_version=$(grep -oP "go.etcd.io/etcd/server/v3 \K\S+" "$here/go.mod")
 cache=${STATESAFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/statesafe}
 bin=$cache/k8s-$version/bin
-stamp=$bin/.complete-$(sha256sum "$here/go.mod" "$here/go.sum" "$0" | sha256sum | cut -c1-16)
+# Keyed by content only: sha256sum would also print the paths, and a clone elsewhere would rebuild.
+stamp=$bin/.complete-$(cat "$here/go.mod" "$here/go.sum" "$here/build.sh" | sha256sum | cut -c1-16)
 
 if [ -f "$stamp" ]; then
   echo "$bin"
