@@ -20,6 +20,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -32,7 +33,8 @@ from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 
 HERE = Path(__file__).resolve().parent
-NAMESPACE = "sf"
+# One sample stack per namespace; tests that must not share one set SAMPLE_NAMESPACE.
+NAMESPACE = os.environ.get("SAMPLE_NAMESPACE", "sf")
 PART_OF = {"app.kubernetes.io/part-of": "softwarefactory"}
 CR = ("sf.softwarefactory-project.io", "v1", "softwarefactories", "my-sf")
 STATEFULSETS = ("mariadb", "zookeeper")
@@ -186,6 +188,9 @@ def rendered_manifests() -> list[tuple[str, str]]:
         text = path.read_text()
         for name, ref in refs.items():
             text = text.replace(f"localhost/{name}:TAG", ref)
+        text = re.sub(r"(?m)^(\s*namespace:) sf$", rf"\1 {NAMESPACE}", text)
+        if path.name.startswith("00-namespace"):
+            text = re.sub(r"(?m)^(  name:) sf$", rf"\1 {NAMESPACE}", text)
         rendered.append((path.name, text))
     return rendered
 
@@ -193,7 +198,7 @@ def rendered_manifests() -> list[tuple[str, str]]:
 def self_signed_tls() -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365",
-                        "-subj", "/CN=zookeeper.sf", "-keyout", f"{tmp}/tls.key",
+                        "-subj", f"/CN=zookeeper.{NAMESPACE}", "-keyout", f"{tmp}/tls.key",
                         "-out", f"{tmp}/tls.crt"], check=True, capture_output=True)
         crt = Path(tmp, "tls.crt").read_bytes()
         key = Path(tmp, "tls.key").read_bytes()
