@@ -97,7 +97,21 @@ class ExecTimeout(ExecFailed):
 
 
 class StreamError(StatesafeError):
-    """The exec stream broke, ended early or violated the channel protocol."""
+    """The exec stream broke, ended early or violated the channel protocol.
+
+    details: what the stream carried before it broke (bytes, files, exit status
+    frame...), returned to the caller as `stream` so a cut can be diagnosed.
+    """
+
+    def __init__(self, message, details=None, **location):
+        self.details = details
+        super(StreamError, self).__init__(message, **location)
+
+    def result_fields(self):
+        fields = super(StreamError, self).result_fields()
+        if self.details:
+            fields["stream"] = dict(self.details)
+        return fields
 
 
 class UnsafeArchive(StatesafeError):

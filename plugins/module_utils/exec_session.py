@@ -340,6 +340,20 @@ class ExecSession(object):
         if self.protocol == proto.PROTOCOL_V5 and not self.closed_by_server:
             self._send_frame(proto.close_stdin_message())
 
+    def diagnostics(self):
+        """What this session saw, for an error message: bytes, exit status frame, close."""
+        status = bytes(self._status)
+        return {
+            "protocol": self.protocol,
+            "stdout_bytes": self.stdout_bytes,
+            "stdin_bytes": self.stdin_bytes,
+            "stderr_bytes": self.stderr.total,
+            "status_arrived": bool(status),
+            "status": status[:1024].decode("utf-8", "replace") if status else None,
+            "closed_by_server": self.closed_by_server,
+            "close_code": self.close_code,
+        }
+
     def close(self):
         try:
             self._ws.close(timeout=1)

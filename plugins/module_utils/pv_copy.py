@@ -136,15 +136,44 @@ class Received(object):
         self.mode = mode
 
 
-def receive_tar(stream, expected, staging, owner=None):
+class TarProgress(object):
+    """How far a receiving tar stream got: for the error when it is cut."""
+
+    __slots__ = ("expected", "files", "bytes", "path", "path_bytes", "path_size", "path_done")
+
+    def __init__(self, expected=0):
+        self.expected = expected
+        self.files = 0  # files completely received
+        self.bytes = 0  # file content bytes received, all files
+        self.path = None  # the last member started (kept once complete, see path_done)
+        self.path_bytes = 0
+        self.path_size = 0
+        self.path_done = False
+
+    def start(self, path, size):
+        self.path, self.path_bytes, self.path_size, self.path_done = path, 0, size, False
+
+    def add(self, count):
+        self.bytes += count
+        self.path_bytes += count
+
+    def done(self):
+        self.files += 1
+        self.path_done = True
+
+
+def receive_tar(stream, expected, staging, owner=None, progress=None):
     """Read a tar stream of the expected regular files into staging (flat, numbered files).
 
     Returns {relpath: Received}. Refuses any member that is not an expected
     regular file with a safe name; an archive that ends before every expected
     file arrived is a StreamError. owner: (uid, gid) mapping function or None.
+    progress: a TarProgress updated as members arrive.
     """
     expected = set(expected)
     received = {}
+    if progress is None:
+        progress = TarProgress(len(expected))
     checker = tar_safety.MemberChecker(allowed_types=("file",))
     try:
         archive = tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFSIZE)
@@ -159,6 +188,7 @@ def receive_tar(stream, expected, staging, owner=None):
                 raise UnsafeArchive("member that was not asked for", path=relpath)
             if relpath in received:
                 raise UnsafeArchive("member sent twice", path=relpath)
+            progress.start(relpath, member.size)
             staged = os.path.join(staging, str(len(received)))
             digest = hashlib.sha256()
             count = 0
@@ -171,6 +201,7 @@ def receive_tar(stream, expected, staging, owner=None):
                         break
                     digest.update(chunk)
                     count += len(chunk)
+                    progress.add(len(chunk))
                     view = memoryview(chunk)
                     while view:
                         view = view[os.write(fd, view):]
@@ -185,6 +216,7 @@ def receive_tar(stream, expected, staging, owner=None):
                                   path=relpath)
             os.utime(staged, (int(member.mtime), int(member.mtime)))
             received[relpath] = Received(staged, count, digest.hexdigest(), int(member.mtime), mode)
+            progress.done()
     except (tarfile.TarError, EOFError) as exc:
         raise StreamError("tar stream ended early or is corrupt after {0} of {1} files: {2}".format(
             len(received), len(expected), exc))
@@ -193,6 +225,40 @@ def receive_tar(stream, expected, staging, owner=None):
         raise StreamError("tar stream ended early: {0} of {1} files missing, first {2}".format(
             len(missing), len(expected), missing[0]))
     return received
+
+
+def stream_cut_error(exc, target, progress, diagnostics, stderr_text=""):
+    """The StreamError for a tar stream that ended early or broke, with what is known about the cut.
+
+    Says how many bytes and files arrived, which file was being written, and
+    whether the exec's exit status came (and what it said), so "tar finished but
+    bytes were lost" can be told apart from "the connection was cut".
+    """
+    parts = [exc.message]
+    parts.append("{0} of {1} files complete, {2} bytes of file content and {3} bytes of tar stream received".format(
+        progress.files, progress.expected, progress.bytes, diagnostics.get("stdout_bytes")))
+    if progress.path is not None and progress.path_done:
+        parts.append("last path written: {0} (complete, {1} bytes; the cut came between files)".format(
+            progress.path, progress.path_size))
+    elif progress.path is not None:
+        parts.append("last path being written: {0} ({1} of {2} bytes)".format(
+            progress.path, progress.path_bytes, progress.path_size))
+    else:
+        parts.append("no file had started")
+    if diagnostics.get("status_arrived"):
+        parts.append("the exec exit status arrived: {0}".format(diagnostics.get("status")))
+    else:
+        parts.append("the exec exit status did not arrive (connection {0}, close code {1})".format(
+            "closed by the server" if diagnostics.get("closed_by_server") else "not closed by the server",
+            diagnostics.get("close_code")))
+    if stderr_text:
+        parts.append("pod stderr: {0}".format(stderr_text))
+    details = dict(diagnostics)
+    details.update(files_complete=progress.files, files_expected=progress.expected,
+                   file_bytes=progress.bytes, last_path=progress.path,
+                   last_path_bytes=progress.path_bytes, last_path_size=progress.path_size)
+    path = exc.location.get("path") or progress.path
+    return StreamError("; ".join(parts), details=details, **target.location(path))
 
 
 def check_received(received, remote_sums):
@@ -228,18 +294,21 @@ def fetch(k8s_client, target, paths, staging, timeout, owner):
     session = ExecSession.open(k8s_client, target.namespace, target.pod,
                                scripts.command(scripts.SEND_TAR, target.root, len(listing)),
                                container=target.container, stdin=True, timeout=timeout)
+    progress = TarProgress(len(paths))
     try:
         session.send_stdin(listing)
         session.close_stdin()
         try:
-            received = receive_tar(session, paths, staging, owner)
+            received = receive_tar(session, paths, staging, owner, progress)
         except (StreamError, UnsafeArchive) as exc:
             # Prefer the pod's own explanation (tar's error, a kill) when there is one.
             status = _status_after_error(session)
             if status is not None and status.rc:
                 raise _exec_failure(target, "tar in the pod", status, session.stderr)
-            location = target.location(exc.location.get("path"))
-            raise type(exc)(exc.message, **location)
+            if isinstance(exc, UnsafeArchive):
+                raise UnsafeArchive(exc.message, **target.location(exc.location.get("path")))
+            raise stream_cut_error(exc, target, progress, session.diagnostics(),
+                                   session.stderr.getvalue().decode("utf-8", "replace").strip())
         _discard_padding(session, target)
         status = session.finish()
     finally:

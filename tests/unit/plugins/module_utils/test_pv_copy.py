@@ -177,3 +177,84 @@ def test_build_tar_refuses_an_unsafe_source_it_was_handed(tmp_path):
                "l/x": mirror.Entry("file", 0, 0, 0o644, 0, 0, None)}
     with pytest.raises(UnsafeArchive):
         pv_copy.build_tar(io.BytesIO(), str(tmp_path), listing)
+
+
+class TestStreamCutDiagnostics:
+    """A cut tar stream says how far it got and whether the exec's exit status came."""
+
+    TARGET = pv_copy.Target("ns", "pod-1", "box", "/data")
+
+    def fetch_over(self, monkeypatch, tmp_path, wire, paths):
+        import socket
+        import threading
+        from test_exec_session import _FakeWebSocket
+
+        client, server = socket.socketpair()
+
+        def serve():
+            server.recv(65536)  # the file list first, as the pod's head -c reads it before tar starts
+            server.sendall(wire)
+            server.shutdown(socket.SHUT_WR)
+            while server.recv(65536):  # swallow the file list the client sends
+                pass
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+
+        def fake_open(_client, namespace, pod, _command, container=None, **_kwargs):
+            return pv_copy.ExecSession(_FakeWebSocket(client), "v5.channel.k8s.io",
+                                       dict(namespace=namespace, pod=pod, container=container))
+
+        monkeypatch.setattr(pv_copy.ExecSession, "open", staticmethod(fake_open))
+        try:
+            with pytest.raises(StreamError) as caught:
+                pv_copy.fetch(None, self.TARGET, paths, str(tmp_path), 60, None)
+        finally:
+            client.close()
+            thread.join()
+            server.close()
+        return caught.value
+
+    @staticmethod
+    def stdout(data):
+        from test_exec_session import frame
+        return b"".join(frame(b"\x01" + data[i:i + 4096]) for i in range(0, len(data), 4096))
+
+    def test_cut_inside_a_file_without_exit_status(self, monkeypatch, tmp_path):
+        data = archive(member("a", data=b"x" * 1000), member("b", data=b"y" * 5000))
+        cut = data[:512 + 1024 + 512 + 3000]  # a complete, 3000 bytes of b's 5000
+        error = self.fetch_over(monkeypatch, tmp_path, self.stdout(cut), ["a", "b"])
+        text = str(error)
+        assert "1 of 2 files complete" in text
+        assert "{0} bytes of tar stream received".format(len(cut)) in text
+        assert "last path being written: b (" in text
+        assert "the exec exit status did not arrive" in text
+        assert error.location == {"namespace": "ns", "pod": "pod-1", "container": "box", "path": "/data/b"}
+        details = error.result_fields()["stream"]
+        assert details["status_arrived"] is False
+        assert details["stdout_bytes"] == len(cut)
+        assert details["files_complete"] == 1 and details["files_expected"] == 2
+        assert details["last_path"] == "b"
+        assert sorted(os.listdir(str(tmp_path))) in (["0", "1"], ["0"])
+
+    def test_missing_files_with_a_zero_exit_status(self, monkeypatch, tmp_path):
+        from test_exec_session import SUCCESS, frame
+        data = archive(member("a", data=b"x" * 10))
+        error = self.fetch_over(monkeypatch, tmp_path, self.stdout(data) + frame(b"\x03" + SUCCESS), ["a", "b"])
+        text = str(error)
+        assert "1 of 2 files missing, first b" in text
+        assert "last path written: a (complete" in text
+        assert "the exec exit status arrived: " in text and '"Success"' in text
+        assert error.result_fields()["stream"]["status_arrived"] is True
+        assert error.location["path"] == "/data/a"
+
+    def test_no_file_started(self):
+        progress = pv_copy.TarProgress(3)
+        diagnostics = {"stdout_bytes": 0, "status_arrived": False, "closed_by_server": True, "close_code": 1006}
+        error = pv_copy.stream_cut_error(StreamError("no tar stream arrived"), self.TARGET, progress, diagnostics,
+                                         "tar: oops")
+        text = str(error)
+        assert "0 of 3 files complete" in text and "no file had started" in text
+        assert "closed by the server, close code 1006" in text
+        assert "pod stderr: tar: oops" in text
+        assert error.location["path"] == "/data"
