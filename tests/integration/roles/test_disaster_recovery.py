@@ -19,55 +19,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
-from kubernetes import client
 
-REPO = Path(__file__).resolve().parents[3]
-SAMPLE = REPO / "tests" / "cluster" / "sample" / "sample.sh"
-PLAYBOOKS = REPO / "playbooks"
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+from role_helpers import namespace_exists, playbook, sample
 
-
-def sample(kubeconfig: str, *args: str) -> str:
-    env = dict(os.environ, KUBECONFIG=kubeconfig,
-               KUBECTL=str(Path(kubeconfig).parent / "bin" / "kubectl"))
-    run = subprocess.run([str(SAMPLE), *args], env=env, capture_output=True, text=True, check=False)
-    assert run.returncode == 0, f"sample.sh {' '.join(args)} failed:\n{run.stderr[-3000:]}"
-    return run.stdout.strip()
-
-
-class PlaybookRun:
-    def __init__(self, run: subprocess.CompletedProcess, duration: float):
-        self.rc = run.returncode
-        self.output = run.stdout + run.stderr
-        self.duration = duration
-        document = json.loads(run.stdout) if run.stdout.lstrip().startswith("{") else {}
-        self.stats = document.get("global_custom_stats", {})
-        self.failures = [host_result.get("msg", "")
-                         for play in document.get("plays", []) for task in play.get("tasks", [])
-                         for host_result in task.get("hosts", {}).values() if host_result.get("failed")]
-
-
-def playbook(name: str, kubeconfig: str, tmp: Path, **extra: str) -> PlaybookRun:
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.environ["STATESAFE_COLLECTIONS_ROOT"],
-               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_SHOW_CUSTOM_STATS="1",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_NOCOLOR="1")
-    variables = {"kubeconfig": kubeconfig, "repository": str(tmp / "repo"),
-                 "ansible_python_interpreter": sys.executable, **extra}
-    argv = [str(ANSIBLE_PLAYBOOK), str(PLAYBOOKS / name), "-e", json.dumps(variables)]
-    started = time.monotonic()
-    run = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    return PlaybookRun(run, time.monotonic() - started)
-
-
-def namespace_exists(core: client.CoreV1Api) -> bool:
-    return any(ns.metadata.name == "sf" for ns in core.list_namespace().items)
+NS = "sf"
 
 
 @pytest.fixture(scope="module")
@@ -76,19 +33,19 @@ def archive(kubeconfig, core, tmp_path_factory, kubectl):
     tmp = tmp_path_factory.mktemp("dr")
     state: dict = {}
     try:
-        sample(kubeconfig, "deploy")
-        sample(kubeconfig, "seed")
-        before = sample(kubeconfig, "fingerprint")
-        backup = playbook("backup.yml", kubeconfig, tmp, staging=str(tmp / "staging"))
+        sample(kubeconfig, NS, "deploy")
+        sample(kubeconfig, NS, "seed")
+        before = sample(kubeconfig, NS, "fingerprint")
+        backup = playbook("backup.yml", kubeconfig, tmp, NS, staging=str(tmp / "staging"))
         assert backup.rc == 0, backup.failures or backup.output[-4000:]
         state = {"tmp": tmp, "fingerprint": before, "backup": backup, "restored": False}
         yield state
     finally:
-        if namespace_exists(core) and state.get("restored"):
-            kubectl("delete", "-n", "sf", "statefulset,service", "-l", "app.kubernetes.io/part-of=softwarefactory",
+        if namespace_exists(core, NS) and state.get("restored"):
+            kubectl("delete", "-n", NS, "statefulset,service", "-l", "app.kubernetes.io/part-of=softwarefactory",
                     "--wait=true")
-        sample(kubeconfig, "deploy")
-        sample(kubeconfig, "seed")
+        sample(kubeconfig, NS, "deploy")
+        sample(kubeconfig, NS, "seed")
 
 
 def test_backup_is_complete_and_summarised(archive):
@@ -106,32 +63,32 @@ def test_backup_is_complete_and_summarised(archive):
 
 
 def test_restore_onto_running_stack_refuses_and_changes_nothing(archive, kubeconfig, core):
-    before = {s.metadata.name: s.metadata.resource_version for s in core.list_namespaced_secret("sf").items}
-    run = playbook("restore.yml", kubeconfig, archive["tmp"], staging=str(archive["tmp"] / "refused"))
+    before = {s.metadata.name: s.metadata.resource_version for s in core.list_namespaced_secret(NS).items}
+    run = playbook("restore.yml", kubeconfig, archive["tmp"], NS, staging=str(archive["tmp"] / "refused"))
     assert run.rc != 0
     message = " ".join(run.failures)
     assert "already has" in message and "Nothing was changed" in message, message
     assert "Secret/mariadb-root-password" in message and "StatefulSet/mariadb (data of mariadb)" in message
-    assert {s.metadata.name: s.metadata.resource_version for s in core.list_namespaced_secret("sf").items} == before
-    assert sample(kubeconfig, "fingerprint") == archive["fingerprint"]
+    assert {s.metadata.name: s.metadata.resource_version for s in core.list_namespaced_secret(NS).items} == before
+    assert sample(kubeconfig, NS, "fingerprint") == archive["fingerprint"]
 
 
 def test_disaster_recovery(archive, kubeconfig, core, kubectl):
     # A change after the backup: it must be absent once the backup is restored.
-    kubectl("exec", "-n", "sf", "mariadb-0", "-c", "mariadb", "--", "sh", "-c",
+    kubectl("exec", "-n", NS, "mariadb-0", "-c", "mariadb", "--", "sh", "-c",
             'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -e '
             '"INSERT INTO zuul.zuul_buildset VALUES (999999, REPEAT(\'x\', 32), \'late\', \'p\', \'check\', '
             'NULL, NOW())"')
-    assert sample(kubeconfig, "fingerprint") != archive["fingerprint"]
-    password = base64.b64decode(core.read_namespaced_secret("mariadb-root-password", "sf")
+    assert sample(kubeconfig, NS, "fingerprint") != archive["fingerprint"]
+    password = base64.b64decode(core.read_namespaced_secret("mariadb-root-password", NS)
                                 .data["mariadb-root-password"]).decode()
 
     archive["restored"] = True
-    sample(kubeconfig, "destroy")
-    assert not namespace_exists(core)
-    run = playbook("restore.yml", kubeconfig, archive["tmp"], staging=str(archive["tmp"] / "restore"))
+    sample(kubeconfig, NS, "destroy")
+    assert not namespace_exists(core, NS)
+    run = playbook("restore.yml", kubeconfig, archive["tmp"], NS, staging=str(archive["tmp"] / "restore"))
     assert run.rc == 0, run.failures or run.output[-4000:]
     summary = run.stats["statesafe_restore"]
     assert summary["commit"] == archive["backup"].stats["statesafe_backup"]["commit"]
     assert password not in run.output, "a Secret value appeared in the playbook output"
-    assert sample(kubeconfig, "fingerprint") == archive["fingerprint"]
+    assert sample(kubeconfig, NS, "fingerprint") == archive["fingerprint"]
