@@ -8,6 +8,7 @@ packages=(
   openssl debootstrap catatonit                 # certificates, image rootfs, pause process
   shellcheck                                    # ansible-test sanity runs it on shell scripts
   bup par2 python3-venv rsync                   # the backup repository and the test tooling
+  prometheus prometheus-pushgateway             # promtool for the alert rules, a real Pushgateway for tests
 )
 missing=()
 for p in "${packages[@]}"; do
