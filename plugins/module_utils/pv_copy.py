@@ -18,12 +18,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import hashlib
 import os
 import posixpath
 import shutil
 import tarfile
 import tempfile
+import threading
 import time
 
 from ansible_collections.statesafe.backup.plugins.module_utils import mirror
@@ -50,6 +52,9 @@ from ansible_collections.statesafe.backup.plugins.module_utils.helper_pod import
 
 COPY_CHUNK = 1024 * 1024
 TAR_BUFSIZE = 64 * 1024
+# What the reader may run ahead of the staging writer: memory stays flat whatever the volume.
+WRITER_QUEUE_BYTES = 32 * 1024 * 1024
+WRITER_QUEUE_ITEMS = 4096
 LOCAL_ROOT_MODE = 0o700
 IGNORED_REPORT_LIMIT = 100
 
@@ -92,19 +97,23 @@ def run_capture(k8s_client, target, script, args, stdin=None, timeout=None, limi
         if stdin is not None:
             session.send_stdin(stdin)
             session.close_stdin()
-        parts, size = [], 0
-        while True:
-            data = session.read_stdout()
-            if not data:
-                break
-            size += len(data)
-            if size > limit:
-                raise StreamError("command output exceeds {0} bytes".format(limit), **target.location())
-            parts.append(data)
+        out = _read_all(session, target, limit)
         status = session.finish()
     finally:
         session.close()
-    return status, b"".join(parts), session.stderr
+    return status, out, session.stderr
+
+
+def _read_all(session, target, limit):
+    parts, size = [], 0
+    while True:
+        data = session.read_stdout()
+        if not data:
+            return b"".join(parts)
+        size += len(data)
+        if size > limit:
+            raise StreamError("command output exceeds {0} bytes".format(limit), **target.location())
+        parts.append(data)
 
 
 def remote_listing(k8s_client, target, timeout, missing_ok=False):
@@ -162,16 +171,173 @@ class TarProgress(object):
         self.path_done = True
 
 
+class _WriterQueue(object):
+    """Hand-over from the stream reader to the staging writer, bounded in bytes and items."""
+
+    def __init__(self, max_bytes, max_items):
+        self.max_bytes = max_bytes
+        self.max_items = max_items
+        self._items = collections.deque()
+        self._bytes = 0
+        self._cond = threading.Condition()
+        self._stopped = False
+
+    def put(self, item, size):
+        """Queue item; False when the consumer stopped (the caller then asks it why)."""
+        with self._cond:
+            while self._items and not self._stopped and (
+                    self._bytes + size > self.max_bytes or len(self._items) >= self.max_items):
+                self._cond.wait()
+            if self._stopped:
+                return False
+            self._items.append((item, size))
+            self._bytes += size
+            self._cond.notify()
+            return True
+
+    def get(self):
+        """The next item, or None once stopped."""
+        with self._cond:
+            while not self._items and not self._stopped:
+                self._cond.wait()
+            if self._stopped:
+                return None
+            item, size = self._items.popleft()
+            self._bytes -= size
+            self._cond.notify()
+            return item
+
+    def stop(self):
+        with self._cond:
+            self._stopped = True
+            self._items.clear()
+            self._bytes = 0
+            self._cond.notify_all()
+
+
+_END = object()
+
+
+class StagingWriter(object):
+    """Creates, writes, hashes and closes the staged files in a thread of its own.
+
+    The reader (network, frames, tar headers) and the disk (file creation is
+    what costs most on ext4) overlap instead of taking turns. The queue between
+    them is bounded, so memory does not grow with the volume. The writer hashes
+    what it writes: the sha256 is of the bytes that went to disk.
+    """
+
+    def __init__(self, set_owner, max_bytes=WRITER_QUEUE_BYTES, max_items=WRITER_QUEUE_ITEMS):
+        self._set_owner = set_owner
+        self._queue = _WriterQueue(max_bytes, max_items)
+        self.received = {}
+        self.error = None
+        self._thread = threading.Thread(target=self._run, name="statesafe-staging-writer")
+        self._thread.daemon = True
+        self._thread.start()
+
+    # -- reader side ----------------------------------------------------------
+
+    def _put(self, item, size=0):
+        if not self._queue.put(item, size):
+            self._thread.join()
+            self._raise_error()
+            raise StreamError("the staging writer stopped")
+
+    def _raise_error(self):
+        if self.error is not None:
+            raise self.error  # pylint: disable=raising-bad-type
+
+    def start_file(self, relpath, staged):
+        self._put(("open", relpath, staged))
+
+    def write(self, data):
+        self._put(("data", data), len(data))
+
+    def end_file(self, size, mode, uid, gid, mtime):
+        self._put(("close", size, mode, uid, gid, mtime))
+
+    def whole_file(self, relpath, staged, data, mode, uid, gid, mtime):
+        """A file that arrived in one piece: one hand-over instead of three."""
+        self._put(("whole", relpath, staged, data, mode, uid, gid, mtime), len(data))
+
+    def finish(self):
+        """Wait until everything queued is on disk; {relpath: Received}. Raises the writer's error."""
+        self._put(_END)
+        self._thread.join()
+        self._raise_error()
+        return self.received
+
+    def abort(self):
+        """Stop without finishing: the file being written is closed, nothing more is created."""
+        self._queue.stop()
+        self._thread.join()
+
+    # -- writer thread ----------------------------------------------------------
+
+    def _run(self):
+        current = None  # [relpath, staged, fd, digest]
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None or item is _END:
+                    return
+                op = item[0]
+                if op == "data":
+                    current[3].update(item[1])
+                    _write_all(current[2], item[1])
+                elif op == "open":
+                    fd = os.open(item[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    current = [item[1], item[2], fd, hashlib.sha256()]
+                elif op == "close":
+                    relpath, staged, fd, digest = current
+                    current = None
+                    self._close(relpath, staged, fd, digest, *item[1:])
+                else:  # whole
+                    _op, relpath, staged, data, mode, uid, gid, mtime = item
+                    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    try:
+                        _write_all(fd, data)
+                    except BaseException:
+                        os.close(fd)
+                        raise
+                    self._close(relpath, staged, fd, hashlib.sha256(data), len(data), mode, uid, gid, mtime)
+        except BaseException as exc:  # pylint: disable=broad-except
+            # Handed to the reader, which raises it: nothing is lost in the thread.
+            self.error = exc
+            self._queue.stop()
+        finally:
+            if current is not None:
+                os.close(current[2])
+
+    def _close(self, relpath, staged, fd, digest, size, mode, uid, gid, mtime):
+        try:
+            if self._set_owner:
+                os.fchown(fd, uid, gid)
+            os.fchmod(fd, mode)
+            os.utime(fd, (mtime, mtime))
+        finally:
+            os.close(fd)
+        self.received[relpath] = Received(staged, size, digest.hexdigest(), mtime, mode)
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def receive_tar(stream, expected, staging, owner=None, progress=None):
     """Read a tar stream of the expected regular files into staging (flat, numbered files).
 
     Returns {relpath: Received}. Refuses any member that is not an expected
     regular file with a safe name; an archive that ends before every expected
-    file arrived is a StreamError. owner: (uid, gid) mapping function or None.
+    file arrived is a StreamError. owner: set the tar's numeric owners (root only).
     progress: a TarProgress updated as members arrive.
+
+    This thread reads and checks the stream; a StagingWriter creates the files.
     """
     expected = set(expected)
-    received = {}
     if progress is None:
         progress = TarProgress(len(expected))
     checker = tar_safety.MemberChecker(allowed_types=("file",))
@@ -179,47 +345,56 @@ def receive_tar(stream, expected, staging, owner=None, progress=None):
         archive = tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFSIZE)
     except tarfile.ReadError as exc:
         if not expected:
-            return received
+            return {}
         raise StreamError("no tar stream arrived: {0}".format(exc))
+    writer = StagingWriter(owner is not None)
+    seen = set()
     try:
-        for member in archive:
-            relpath, _kind = checker.check(member)
-            if relpath not in expected:
-                raise UnsafeArchive("member that was not asked for", path=relpath)
-            if relpath in received:
-                raise UnsafeArchive("member sent twice", path=relpath)
-            progress.start(relpath, member.size)
-            staged = os.path.join(staging, str(len(received)))
-            digest = hashlib.sha256()
-            count = 0
-            source = archive.extractfile(member)
-            fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                while True:
-                    chunk = source.read(COPY_CHUNK)
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                    count += len(chunk)
-                    progress.add(len(chunk))
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view):]
-                mode = mirror.wanted_mode(mirror.Entry("file", count, member.mtime, member.mode, 0, 0, None))
-                os.fchmod(fd, mode)
-                if owner is not None:
-                    os.fchown(fd, member.uid, member.gid)
-            finally:
-                os.close(fd)
-            if count != member.size:
-                raise StreamError("stream ended inside the file ({0} of {1} bytes)".format(count, member.size),
-                                  path=relpath)
-            os.utime(staged, (int(member.mtime), int(member.mtime)))
-            received[relpath] = Received(staged, count, digest.hexdigest(), int(member.mtime), mode)
-            progress.done()
-    except (tarfile.TarError, EOFError) as exc:
-        raise StreamError("tar stream ended early or is corrupt after {0} of {1} files: {2}".format(
-            len(received), len(expected), exc))
+        try:
+            while True:
+                member = archive.next()
+                if member is None:
+                    break
+                # Stream mode keeps every TarInfo in members, ~1.5 KiB a file: drop it, we never look back.
+                archive.members = []
+                relpath, _kind = checker.check(member)
+                if relpath not in expected:
+                    raise UnsafeArchive("member that was not asked for", path=relpath)
+                if relpath in seen:
+                    raise UnsafeArchive("member sent twice", path=relpath)
+                seen.add(relpath)
+                progress.start(relpath, member.size)
+                staged = os.path.join(staging, str(len(seen) - 1))
+                mtime = int(member.mtime)
+                mode = mirror.wanted_mode(mirror.Entry("file", member.size, mtime, member.mode, 0, 0, None))
+                source = archive.extractfile(member)
+                if member.size <= COPY_CHUNK:
+                    data = source.read(member.size) if member.size else b""
+                    progress.add(len(data))
+                    if len(data) != member.size:
+                        raise StreamError("stream ended inside the file ({0} of {1} bytes)".format(
+                            len(data), member.size), path=relpath)
+                    writer.whole_file(relpath, staged, data, mode, member.uid, member.gid, mtime)
+                else:
+                    writer.start_file(relpath, staged)
+                    count = 0
+                    while count < member.size:
+                        chunk = source.read(min(COPY_CHUNK, member.size - count))
+                        if not chunk:
+                            raise StreamError("stream ended inside the file ({0} of {1} bytes)".format(
+                                count, member.size), path=relpath)
+                        count += len(chunk)
+                        progress.add(len(chunk))
+                        writer.write(chunk)
+                    writer.end_file(count, mode, member.uid, member.gid, mtime)
+                progress.done()
+        except (tarfile.TarError, EOFError) as exc:
+            raise StreamError("tar stream ended early or is corrupt after {0} of {1} files: {2}".format(
+                progress.files, len(expected), exc))
+        received = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
     missing = sorted(expected - set(received))
     if missing:
         raise StreamError("tar stream ended early: {0} of {1} files missing, first {2}".format(
@@ -327,13 +502,54 @@ def _status_after_error(session):
         return None
 
 
+class RemoteSums(object):
+    """sha256sum of the files in the pod, run alongside the tar stream in an exec of its own.
+
+    Started before the tar exec, read by a thread, so the pod hashes while it
+    streams instead of in a second pass afterwards. What it checks is unchanged:
+    every file that arrived against the pod's own sha256 of that file.
+    """
+
+    LIMIT = 256 * 1024 * 1024
+
+    def __init__(self, k8s_client, target, paths, timeout):
+        self.target = target
+        listing = _list_bytes(paths)
+        self._session = ExecSession.open(k8s_client, target.namespace, target.pod,
+                                         scripts.command(scripts.SHA256, target.root, len(listing)),
+                                         container=target.container, stdin=True, timeout=timeout)
+        try:
+            self._session.send_stdin(listing)
+            self._session.close_stdin()
+        except BaseException:
+            self._session.close()
+            raise
+        self._out = self._status = self._error = None
+        self._thread = threading.Thread(target=self._run, name="statesafe-remote-sums")
+        self._thread.daemon = True  # abandoned when the copy fails; it ends with the exec or the process
+        self._thread.start()
+
+    def _run(self):
+        try:
+            self._out = _read_all(self._session, self.target, self.LIMIT)
+            self._status = self._session.finish()
+        except BaseException as exc:  # pylint: disable=broad-except
+            self._error = exc  # raised by result()
+        finally:
+            self._session.close()
+
+    def result(self):
+        """{relpath: sha256} as the pod computed them."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if self._status.rc != 0 or not self._status.started:
+            raise _exec_failure(self.target, "checksums", self._status, self._session.stderr, _TOOLS_HINT)
+        return mirror.parse_sha256sum_z(self._out)
+
+
 def remote_sums(k8s_client, target, paths, timeout):
-    listing = _list_bytes(paths)
-    status, out, stderr = run_capture(k8s_client, target, scripts.SHA256, (len(listing),), stdin=listing,
-                                      timeout=timeout)
-    if status.rc != 0:
-        raise _exec_failure(target, "checksums", status, stderr, _TOOLS_HINT)
-    return mirror.parse_sha256sum_z(out)
+    return RemoteSums(k8s_client, target, paths, timeout).result()
 
 
 # -- applying a plan locally ------------------------------------------------------
@@ -557,9 +773,10 @@ def copy_from_pod(k8s_client, target, local_root, excludes, check_mode, timeout,
     try:
         received = {}
         if plan.transfer:
+            sums = RemoteSums(k8s_client, target, plan.transfer, timeout)  # hashes while tar streams
             received = fetch(k8s_client, target, plan.transfer, staging, timeout, owner)
             try:
-                check_received(received, remote_sums(k8s_client, target, plan.transfer, timeout))
+                check_received(received, sums.result())
             except VerificationFailed as exc:
                 raise VerificationFailed(exc.message, **target.location(exc.location.get("path")))
         if creating_root:

@@ -59,11 +59,84 @@ class TestReceiveTar:
         with pytest.raises(StreamError, match="1 of 2 files missing, first b"):
             pv_copy.receive_tar(io.BytesIO(data), ["a", "b"], str(tmp_path))
 
+    @pytest.mark.parametrize("chunk", [pv_copy.COPY_CHUNK, 300])
     @pytest.mark.parametrize("keep", [0, 100, 512, 700, 1500])
-    def test_truncated_streams(self, tmp_path, keep):
+    def test_truncated_streams(self, tmp_path, monkeypatch, keep, chunk):
+        monkeypatch.setattr(pv_copy, "COPY_CHUNK", chunk)  # 300: a and b go through the writer in pieces
         data = archive(member("a", data=b"x" * 1000), member("b", data=b"y" * 10))
         with pytest.raises(StreamError):
             pv_copy.receive_tar(io.BytesIO(data[:keep]), ["a", "b"], str(tmp_path))
+        assert not _writer_threads()
+
+    def test_large_files_go_through_the_writer_in_chunks(self, tmp_path, monkeypatch):
+        import hashlib
+        monkeypatch.setattr(pv_copy, "COPY_CHUNK", 4096)
+        big = os.urandom(100000)
+        data = archive(member("big", data=big, mtime=1600000001, mode=0o755), member("small", data=b"s"))
+        got = pv_copy.receive_tar(io.BytesIO(data), ["big", "small"], str(tmp_path))
+        assert open(got["big"].staged, "rb").read() == big
+        assert got["big"].sha256 == hashlib.sha256(big).hexdigest()
+        assert (got["big"].size, got["big"].mtime, got["big"].mode) == (100000, 1600000001, 0o755)
+        assert os.stat(got["big"].staged).st_mtime == 1600000001
+        assert got["small"].sha256 == hashlib.sha256(b"s").hexdigest()
+
+    def test_tarfile_does_not_keep_every_member(self, tmp_path, monkeypatch):
+        names = ["f{0:03d}".format(i) for i in range(200)]
+        data = archive(*[member(n, data=n.encode()) for n in names])
+        opened = []
+        real_open = tarfile.open
+
+        def spy(*args, **kwargs):
+            opened.append(real_open(*args, **kwargs))
+            return opened[-1]
+
+        monkeypatch.setattr(pv_copy.tarfile, "open", spy)
+        got = pv_copy.receive_tar(io.BytesIO(data), names, str(tmp_path))
+        assert len(got) == 200
+        assert len(opened[0].members) <= 1
+
+    def test_a_disk_error_in_the_writer_reaches_the_caller(self, tmp_path):
+        data = archive(member("a", data=b"1"), member("b", data=b"2"))
+        with pytest.raises(OSError):
+            pv_copy.receive_tar(io.BytesIO(data), ["a", "b"], str(tmp_path / "no-such-dir"))
+        assert not _writer_threads()
+
+
+class TestWriterQueue:
+    def test_put_waits_while_the_queue_is_full_of_bytes(self):
+        import threading
+        queue = pv_copy._WriterQueue(max_bytes=10, max_items=100)
+        assert queue.put("a", 8)
+        done = threading.Event()
+
+        def second():
+            queue.put("b", 8)
+            done.set()
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert not done.wait(0.2), "a second 8 bytes must wait: 16 > 10"
+        assert queue.get() == "a"
+        assert done.wait(5)
+        assert queue.get() == "b"
+        thread.join()
+
+    def test_one_oversized_item_still_passes_an_empty_queue(self):
+        queue = pv_copy._WriterQueue(max_bytes=10, max_items=100)
+        assert queue.put("big", 1000)
+        assert queue.get() == "big"
+
+    def test_stop_releases_a_waiting_put(self):
+        import threading
+        queue = pv_copy._WriterQueue(max_bytes=1, max_items=1)
+        queue.put("a", 1)
+        result = []
+        thread = threading.Thread(target=lambda: result.append(queue.put("b", 1)))
+        thread.start()
+        queue.stop()
+        thread.join(5)
+        assert result == [False]
+        assert queue.get() is None
 
     def test_empty_expectation_accepts_empty_stream(self, tmp_path):
         assert pv_copy.receive_tar(io.BytesIO(b""), [], str(tmp_path)) == {}
@@ -179,6 +252,11 @@ def test_build_tar_refuses_an_unsafe_source_it_was_handed(tmp_path):
         pv_copy.build_tar(io.BytesIO(), str(tmp_path), listing)
 
 
+def _writer_threads():
+    import threading
+    return [t for t in threading.enumerate() if t.name == "statesafe-staging-writer"]
+
+
 class TestStreamCutDiagnostics:
     """A cut tar stream says how far it got and whether the exec's exit status came."""
 
@@ -235,7 +313,7 @@ class TestStreamCutDiagnostics:
         assert details["stdout_bytes"] == len(cut)
         assert details["files_complete"] == 1 and details["files_expected"] == 2
         assert details["last_path"] == "b"
-        assert sorted(os.listdir(str(tmp_path))) in (["0", "1"], ["0"])
+        assert not _writer_threads(), "the staging writer ended with the stream"
 
     def test_missing_files_with_a_zero_exit_status(self, monkeypatch, tmp_path):
         from test_exec_session import SUCCESS, frame
