@@ -1,0 +1,307 @@
+"""Faults during a backup, against the local cluster: each leaves no archive marked complete and says what broke.
+
+The sample Software Factory stack is deployed and seeded in namespace `sf-faults` and backed up once
+(a complete archive and a staging tree to compare against). Then, one fault per test:
+
+- a pre-hook declared in a pod annotation fails: the run fails naming the pod, the post-hooks (from
+  annotations and from the profile) still ran and left their mark in the pods, nothing was captured;
+- the MariaDB dump is cut mid-stream (the dump command prints part of the dump and is killed): the run
+  fails naming the pod and container, the previous dump in staging is kept byte for byte;
+- the ansible-playbook process group is SIGKILLed during the capture: no new archive, the run lease names
+  the dead run; the next run recovers that lease, says so, succeeds and runs retention under its lease;
+- the staging tree is on a 2 MiB tmpfs: preflight refuses it naming the path; with the free-space check
+  turned off the dump fails with ENOSPC naming the path, and nothing is marked complete;
+- a ServiceAccount whose Role lacks create on pods/exec: preflight fails naming the verb, the resource,
+  the namespace and the user, before the staging tree or the repository is touched (and a kind with an
+  irregular plural, Endpoints, is checked under its discovered name).
+
+Every run shares one repository, so "nothing marked complete" is checked against its complete markers
+(refs/tags/complete/*) and its branch. The namespace is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+
+from role_helpers import ANSIBLE_PLAYBOOK, PLAYBOOKS, REPO, namespace_exists, playbook, playbook_env, sample
+
+NS = "sf-faults"
+BRANCH = "softwarefactory"
+ANNOTATION = "statesafe.backup/"
+
+
+def git(repo: Path, *args: str) -> str:
+    run = subprocess.run(["git", "--git-dir", str(repo), *args], capture_output=True, text=True, check=False)
+    return run.stdout.strip() if run.returncode == 0 else ""
+
+
+def repository_state(repo: Path) -> tuple[list[str], list[str]]:
+    """(complete markers, commits on the branch) of a bup repository."""
+    markers = sorted(git(repo, "for-each-ref", "--format=%(refname)", "refs/tags/complete").split())
+    commits = git(repo, "rev-list", f"refs/heads/{BRANCH}").split() if git(
+        repo, "rev-parse", "--verify", "-q", f"refs/heads/{BRANCH}") else []
+    return markers, commits
+
+
+def lease(repo: Path) -> dict | None:
+    path = repo / "statesafe.lock"
+    text = path.read_text() if path.exists() else ""
+    return (json.loads(text) if text.strip() else {}).get("lease")
+
+
+def base_profile() -> dict:
+    return yaml.safe_load((REPO / "profiles" / "softwarefactory.yml").read_text())
+
+
+def exec_in(kubectl, pod: str, container: str, script: str, check: bool = True) -> subprocess.CompletedProcess:
+    return kubectl("exec", "-n", NS, pod, "-c", container, "--", "sh", "-c", script, check=check)
+
+
+def message(run) -> str:
+    return " ".join(run.failures) or run.output[-4000:]
+
+
+@pytest.fixture(scope="module")
+def stack(kubeconfig, core, tmp_path_factory):
+    """The sample in sf-faults, seeded and backed up once; the namespace is deleted afterwards."""
+    tmp = tmp_path_factory.mktemp("faults")
+    try:
+        sample(kubeconfig, NS, "deploy")
+        sample(kubeconfig, NS, "seed")
+        good = playbook("backup.yml", kubeconfig, tmp, NS, staging=str(tmp / "staging"))
+        assert good.rc == 0, message(good)
+        assert good.stats["statesafe_backup"]["complete"] is True
+        yield {"tmp": tmp, "repo": tmp / "repo", "staging": tmp / "staging", "good": good}
+    finally:
+        if namespace_exists(core, NS):
+            sample(kubeconfig, NS, "destroy")
+
+
+def test_first_backup_released_its_lease(stack):
+    markers, commits = repository_state(stack["repo"])
+    assert len(markers) == 1 and len(commits) == 1
+    assert lease(stack["repo"]) is None
+    assert stack["good"].stats["statesafe_backup"]["recovered_lease"] == {}
+
+
+@pytest.fixture
+def annotated(stack, kubectl):
+    """Hook annotations on mariadb-0 (failing pre-hook, post-hook) and zookeeper-0 (post-hook); removed after."""
+    marks = {"mariadb-0": "/tmp/statesafe-post-hook-mariadb", "zookeeper-0": "/tmp/statesafe-post-hook-zookeeper"}
+    for pod, container in (("mariadb-0", "mariadb"), ("zookeeper-0", "zookeeper")):
+        exec_in(kubectl, pod, container, f"rm -f {marks[pod]} /tmp/statesafe-profile-post-hook")
+    kubectl("annotate", "--overwrite", "-n", NS, "pod", "mariadb-0",
+            f"{ANNOTATION}pre-hook-command=echo cannot freeze >&2; exit 3",
+            f"{ANNOTATION}pre-hook-timeout=30s",
+            f"{ANNOTATION}post-hook-command=date > {marks['mariadb-0']}",
+            f"{ANNOTATION}post-hook-container=mariadb")
+    kubectl("annotate", "--overwrite", "-n", NS, "pod", "zookeeper-0",
+            f'{ANNOTATION}post-hook-command=["sh", "-c", "date > {marks["zookeeper-0"]}"]')
+    yield marks
+    for pod in marks:
+        kubectl("annotate", "-n", NS, "pod", pod, *(f"{ANNOTATION}{phase}-hook-{field}-" for phase in ("pre", "post")
+                                                     for field in ("command", "container", "timeout")), check=False)
+
+
+def test_failing_pre_hook_fails_the_run_and_post_hooks_still_run(stack, annotated, kubeconfig, kubectl):
+    before = repository_state(stack["repo"])
+    dump = stack["staging"] / "softwarefactory" / "dumps" / "mariadb.sql"
+    dump_before = dump.read_bytes()
+    profile = base_profile()
+    profile["hooks"] = {"pre": [], "post": [{"name": "profile post-hook", "pod": "zookeeper-0",
+                                             "container": "zookeeper",
+                                             "command": "date > /tmp/statesafe-profile-post-hook"}]}
+    run = playbook("backup.yml", kubeconfig, stack["tmp"], NS, staging=str(stack["staging"]), profile_data=profile)
+
+    assert run.rc != 0
+    text = message(run)
+    assert "sf-faults/mariadb-0 container mariadb: rc 3" in text, text
+    # The post-hooks ran: the pods' own (annotations) and the profile's, each left its file.
+    for pod, mark in annotated.items():
+        exec_in(kubectl, pod, pod.split("-")[0], f"test -s {mark}")
+    exec_in(kubectl, "zookeeper-0", "zookeeper", "test -s /tmp/statesafe-profile-post-hook")
+    # The failed pre-hook stopped the run before any capture, manifest or save.
+    names = run.task_names()
+    assert not [n for n in names if n.startswith(("Dump |", "Resources |", "Volume |", "Manifest |"))], names
+    assert repository_state(stack["repo"]) == before
+    assert dump.read_bytes() == dump_before
+    assert lease(stack["repo"]) is None, "the lease is released when a pre-hook fails"
+
+
+def test_invalid_hook_annotation_names_namespace_pod_and_annotation(stack, kubeconfig, kubectl):
+    before = repository_state(stack["repo"])
+    kubectl("annotate", "--overwrite", "-n", NS, "pod", "zookeeper-0",
+            f"{ANNOTATION}pre-hook-command=true", f"{ANNOTATION}pre-hook-timeout=soon")
+    try:
+        run = playbook("backup.yml", kubeconfig, stack["tmp"], NS, staging=str(stack["staging"]))
+    finally:
+        kubectl("annotate", "-n", NS, "pod", "zookeeper-0", f"{ANNOTATION}pre-hook-command-",
+                f"{ANNOTATION}pre-hook-timeout-")
+    assert run.rc != 0
+    text = message(run)
+    assert "statesafe.backup/pre-hook-timeout" in text and "namespace=sf-faults pod=zookeeper-0" in text, text
+    assert repository_state(stack["repo"]) == before
+    assert lease(stack["repo"]) is None
+
+
+def test_dump_cut_mid_stream_keeps_the_previous_dump(stack, kubeconfig):
+    before = repository_state(stack["repo"])
+    dumps = stack["staging"] / "softwarefactory" / "dumps"
+    dump_before = (dumps / "mariadb.sql").read_bytes()
+    assert dump_before.rstrip().endswith(b"-- Dump completed")
+    profile = base_profile()
+    mariadb = next(c for c in profile["components"] if c["name"] == "mariadb")
+    # 64 KiB of the real dump, then the shell is killed: no trailer, a non-zero end.
+    mariadb["command"] = f"( {mariadb['command']} ) | head -c 65536; kill -KILL $$"
+    run = playbook("backup.yml", kubeconfig, stack["tmp"], NS, staging=str(stack["staging"]), profile_data=profile)
+
+    assert run.rc != 0
+    text = message(run)
+    assert "namespace=sf-faults pod=mariadb-0 container=mariadb" in text, text
+    assert str(dumps / "mariadb.sql") in text, text
+    assert (dumps / "mariadb.sql").read_bytes() == dump_before, "the previous dump was replaced"
+    assert sorted(p.name for p in dumps.iterdir()) == ["mariadb.sql"], "a partial dump was left behind"
+    assert repository_state(stack["repo"]) == before
+    assert lease(stack["repo"]) is None
+
+
+def test_killed_run_leaves_nothing_complete_and_the_next_run_recovers_its_lease(stack, kubeconfig, kubectl):
+    before = repository_state(stack["repo"])
+    exec_in(kubectl, "zookeeper-0", "zookeeper", "rm -f /tmp/statesafe-slow-hook")
+    profile = base_profile()
+    profile["hooks"] = {"pre": [{"name": "slow freeze", "pod": "zookeeper-0", "container": "zookeeper",
+                                 "command": "touch /tmp/statesafe-slow-hook; sleep 90", "timeout": 120}], "post": []}
+    variables = {"kubeconfig": kubeconfig, "repository": str(stack["repo"]), "app_namespace": NS,
+                 "staging": str(stack["staging"]), "profile_data": profile,
+                 "ansible_python_interpreter": sys.executable}
+    proc = subprocess.Popen([str(ANSIBLE_PLAYBOOK), str(PLAYBOOKS / "backup.yml"), "-e", json.dumps(variables)],
+                            env=playbook_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while exec_in(kubectl, "zookeeper-0", "zookeeper", "test -e /tmp/statesafe-slow-hook",
+                      check=False).returncode != 0:
+            assert proc.poll() is None, f"the run ended (rc {proc.returncode}) before its pre-hook started"
+            assert time.monotonic() < deadline, "the slow pre-hook never started"
+            time.sleep(1)
+        held = lease(stack["repo"])
+        assert held and f"[run pid={proc.pid} " in held["owner"], held
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert repository_state(stack["repo"]) == before, "the killed run changed the repository"
+    assert lease(stack["repo"])["token"] == held["token"], "the dead run's lease is still recorded"
+
+    after = playbook("backup.yml", kubeconfig, stack["tmp"], NS, staging=str(stack["staging"]),
+                     backup_retention=True)
+    assert after.rc == 0, message(after)
+    summary = after.stats["statesafe_backup"]
+    recovered = summary["recovered_lease"]
+    assert recovered["token"] == held["token"]
+    assert f"ansible-playbook pid {proc.pid} " in recovered["reason"] and "is gone" in recovered["reason"]
+    assert any("Recovering the run lease" in line and f"pid={proc.pid}" in line
+               for line in after.output.splitlines()), "the recovery is not reported"
+    markers, commits = repository_state(stack["repo"])
+    assert len(markers) == len(before[0]) + 1 and len(commits) == len(before[1]) + 1
+    assert summary["complete"] is True
+    # Retention ran under the run's lease: every archive is younger than 7 days, all are kept.
+    assert summary["retention"]["removed"] == [] and summary["retention"]["kept"] == len(markers)
+    assert lease(stack["repo"]) is None
+
+
+@pytest.fixture
+def small_staging(tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_full_staging_disk_fails_naming_the_path(stack, small_staging, kubeconfig):
+    before = repository_state(stack["repo"])
+    staging = small_staging / "softwarefactory"
+
+    refused = playbook("backup.yml", kubeconfig, stack["tmp"], NS, staging=str(small_staging))
+    assert refused.rc != 0
+    text = message(refused)
+    assert f"bytes free at {staging}" in text and "backup_min_free_bytes" in text, text
+
+    full = playbook("backup.yml", kubeconfig, stack["tmp"], NS, staging=str(small_staging), backup_min_free_bytes=0)
+    assert full.rc != 0
+    text = message(full)
+    assert str(staging / "dumps" / "mariadb.sql") in text and "No space left on device" in text, text
+    assert not (staging / "dumps" / "mariadb.sql").exists()
+    assert not list((staging / "dumps").glob(".*statesafe-tmp*")), "a partial dump was left behind"
+    assert repository_state(stack["repo"]) == before
+    assert lease(stack["repo"]) is None
+
+
+@pytest.fixture
+def narrow_kubeconfig(stack, api_client, core, kubeconfig, tmp_path):
+    """A kubeconfig for a ServiceAccount that may read everything the profile exports but not exec in pods."""
+    name = "narrow-backup"
+    rbac = client.RbacAuthorizationV1Api(api_client)
+    rules = [
+        client.V1PolicyRule(api_groups=[""], resources=["secrets", "configmaps", "services", "endpoints"],
+                            verbs=["get", "list"]),
+        client.V1PolicyRule(api_groups=["apps"], resources=["statefulsets"], verbs=["get", "list"]),
+        client.V1PolicyRule(api_groups=["sf.softwarefactory-project.io"], resources=["softwarefactories"],
+                            verbs=["get", "list"]),
+        client.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["get", "list", "create", "delete"]),
+        client.V1PolicyRule(api_groups=[""], resources=["persistentvolumeclaims"], verbs=["get"]),
+    ]
+    core.create_namespaced_service_account(NS, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name)))
+    rbac.create_namespaced_role(NS, client.V1Role(metadata=client.V1ObjectMeta(name=name), rules=rules))
+    rbac.create_namespaced_role_binding(NS, client.V1RoleBinding(
+        metadata=client.V1ObjectMeta(name=name),
+        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name=name),
+        subjects=[client.RbacV1Subject(kind="ServiceAccount", name=name, namespace=NS)]))
+    try:
+        token = core.create_namespaced_service_account_token(name, NS, client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))).status.token
+        admin = yaml.safe_load(Path(kubeconfig).read_text())
+        cluster = copy.deepcopy(admin["clusters"][0])
+        path = tmp_path / "narrow.kubeconfig"
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "clusters": [cluster],
+            "users": [{"name": name, "user": {"token": token}}],
+            "contexts": [{"name": name, "context": {"cluster": cluster["name"], "user": name, "namespace": NS}}],
+            "current-context": name}))
+        path.chmod(0o600)
+        yield str(path), f"system:serviceaccount:{NS}:{name}", token
+    finally:
+        rbac.delete_namespaced_role_binding(name, NS)
+        rbac.delete_namespaced_role(name, NS)
+        core.delete_namespaced_service_account(name, NS)
+
+
+def test_missing_rbac_verb_fails_in_preflight_naming_it(stack, narrow_kubeconfig, tmp_path):
+    path, user, token = narrow_kubeconfig
+    profile = base_profile()
+    # Endpoints' plural is "endpoints": a plural guessed from the kind ("endpointses") would be denied.
+    profile["components"][0]["resources"].append({"kind": "Endpoints"})
+    run = playbook("backup.yml", path, tmp_path, NS, staging=str(tmp_path / "staging"), profile_data=profile)
+
+    assert run.rc != 0
+    text = message(run)
+    assert "create pods/exec" in text and "namespace sf-faults" in text and user in text, text
+    assert "endpoints" not in text and "softwarefactories" not in text, text
+    names = run.task_names()
+    assert names[-1].endswith("every verb the plan needs is allowed"), names
+    assert not (tmp_path / "staging").exists() and not (tmp_path / "repo").exists(), "something was captured"
+    assert token not in run.output
