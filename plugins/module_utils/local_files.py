@@ -30,6 +30,30 @@ def read_bytes(path):
         return handle.read()
 
 
+def read_state(path):
+    """(content, mode) of a regular file with one lstat; (None, None) when absent, None content otherwise."""
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None, None
+        raise
+    mode = stat.S_IMODE(st.st_mode)
+    if not stat.S_ISREG(st.st_mode):
+        return None, mode
+    with open(path, "rb") as handle:
+        return handle.read(), mode
+
+
+def fsync_dir(path):
+    """Make the directory's entries (the renames into it) durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def file_mode(path):
     try:
         return stat.S_IMODE(os.lstat(path).st_mode)
@@ -65,6 +89,25 @@ def atomic_write(path, data, mode):
         if os.path.lexists(temp_path):
             os.unlink(temp_path)
         raise
+
+
+def create_file(path, data, mode):
+    """Write a new file (refusing to replace anything) with mode; removed again if writing fails.
+
+    For files in a directory nobody sees yet: one directory operation instead of
+    atomic_write's two (temporary file, rename).
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    os.close(fd)
 
 
 def sha256_hex(data):

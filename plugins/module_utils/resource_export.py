@@ -13,7 +13,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import shutil
 import stat
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.statesafe.backup.plugins.module_utils import local_files
 from ansible_collections.statesafe.backup.plugins.module_utils import manifest
@@ -28,6 +31,10 @@ FILE_MODE = 0o644
 SECRET_DIR_MODE = 0o700
 DIR_MODE = 0o755
 DEST_MODE = 0o700
+# Creating a file costs 0.5-1 ms of kernel time on the test machine's ext4; two
+# threads (the GIL is released in the syscalls) use both cores for it.
+WRITER_THREADS = 2
+NEW_DIR_PREFIX = ".statesafe-new-"
 
 
 def select_by_name(items, names):
@@ -161,31 +168,81 @@ def stale_files(dest, kind_dirs, keep):
     return stale
 
 
+def _wait_all(futures):
+    """Wait for every write; then raise the first error, if any."""
+    error = None
+    for future in futures:
+        try:
+            future.result()
+        except Exception as exc:  # pylint: disable=broad-except
+            error = error or exc
+    if error is not None:
+        raise error
+
+
+def _write_new_dir(pool, dest, kind_dir, files, dir_mode):
+    """A kind directory that does not exist yet: fill a hidden one beside it, fsync, rename it in.
+
+    One directory operation per file instead of two, and the kind appears whole
+    or not at all.
+    """
+    temp = tempfile.mkdtemp(dir=dest, prefix=NEW_DIR_PREFIX)
+    try:
+        _wait_all([pool.submit(local_files.create_file, os.path.join(temp, os.path.basename(path)), data, mode)
+                   for path, data, mode in files])
+        os.chmod(temp, dir_mode)
+        local_files.fsync_dir(temp)
+        os.rename(temp, kind_dir)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+
+
+def _write(dest, writes):
+    """writes: {kind_dir: (secret, [(path, data, mode)])}. Returns the directories to fsync."""
+    local_files.ensure_dir(dest, DEST_MODE)
+    synced = set([dest])
+    with ThreadPoolExecutor(max_workers=WRITER_THREADS) as pool:
+        for kind_dir in sorted(writes):
+            secret, files = writes[kind_dir]
+            dir_mode = SECRET_DIR_MODE if secret else DIR_MODE
+            if not os.path.lexists(kind_dir):
+                _write_new_dir(pool, dest, kind_dir, files, dir_mode)
+                continue
+            local_files.ensure_dir(kind_dir, dir_mode)
+            if secret and local_files.file_mode(kind_dir) != SECRET_DIR_MODE:
+                os.chmod(kind_dir, SECRET_DIR_MODE)
+            _wait_all([pool.submit(local_files.atomic_write, path, data, mode) for path, data, mode in files])
+            synced.add(kind_dir)
+    return synced
+
+
 def write_files(dest, rendered, check_mode=False, want_diff=False, prune=False):
     """Compare each rendered file with what is on disk; write the ones that differ.
 
+    Compute first, then write: a changed file is replaced atomically (temporary
+    file + rename), a kind directory that does not exist yet is built beside
+    and renamed in whole; the writes run on a small thread pool and the
+    directories are fsynced once at the end, not per file.
     Returns the module result (without the API bookkeeping).
     """
     results, diffs = [], []
     changed_any = False
     kind_dirs = set()
+    writes = {}
     for relpath, obj, data, secret in rendered:
         kind_dirs.add(relpath.split("/", 1)[0])
         path = os.path.join(dest, relpath)
         mode = SECRET_FILE_MODE if secret else FILE_MODE
-        old = local_files.read_bytes(path)
-        changed = old != data or local_files.file_mode(path) != mode
+        old, old_mode = local_files.read_state(path)
+        changed = old != data or old_mode != mode
         if changed:
             changed_any = True
             if want_diff and old != data:
                 diffs.append(manifest.diff_entry(relpath, old, obj, data))
-            if not check_mode:
-                local_files.ensure_dir(dest, DEST_MODE)
-                kind_dir = os.path.dirname(path)
-                local_files.ensure_dir(kind_dir, SECRET_DIR_MODE if secret else DIR_MODE)
-                if secret and local_files.file_mode(kind_dir) != SECRET_DIR_MODE:
-                    os.chmod(kind_dir, SECRET_DIR_MODE)
-                local_files.atomic_write(path, data, mode)
+            kind = writes.setdefault(os.path.dirname(path), [False, []])
+            kind[0] = kind[0] or secret
+            kind[1].append((path, data, mode))
         # Kept small on purpose: Ansible scans every returned string for no_log values.
         results.append({
             "kind": obj.get("kind"),
@@ -195,6 +252,9 @@ def write_files(dest, rendered, check_mode=False, want_diff=False, prune=False):
             "sha256": local_files.sha256_hex(data),
             "changed": changed,
         })
+    if writes and not check_mode:
+        for directory in sorted(_write(dest, writes)):
+            local_files.fsync_dir(directory)
     removed = []
     if prune:
         keep = set(r[0] for r in rendered)

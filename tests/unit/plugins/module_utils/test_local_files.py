@@ -61,3 +61,33 @@ def test_ensure_dir_sets_mode_despite_umask(tmp_path):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o755
     finally:
         os.umask(old)
+
+
+def test_create_file_refuses_to_replace_and_sets_mode(tmp_path):
+    path = str(tmp_path / "f")
+    local_files.create_file(path, b"one", 0o640)
+    assert open(path, "rb").read() == b"one"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    with pytest.raises(OSError):
+        local_files.create_file(path, b"two", 0o640)
+    assert open(path, "rb").read() == b"one"
+    os.symlink(str(tmp_path / "elsewhere"), str(tmp_path / "l"))
+    with pytest.raises(OSError):
+        local_files.create_file(str(tmp_path / "l"), b"x", 0o600)
+    assert not os.path.exists(str(tmp_path / "elsewhere")), "never written through a link"
+
+
+@pytest.mark.parametrize("setup, expected", [
+    ("missing", (None, None)),
+    ("dir", (None, 0o700)),
+    ("file", (b"data", 0o640)),
+])
+def test_read_state(tmp_path, setup, expected):
+    path = tmp_path / "x"
+    if setup == "dir":
+        path.mkdir(mode=0o700)
+        path.chmod(0o700)
+    elif setup == "file":
+        path.write_bytes(b"data")
+        path.chmod(0o640)
+    assert local_files.read_state(str(path)) == expected

@@ -81,6 +81,60 @@ class TestWriteFiles:
         assert not second["changed"] and not any(o["changed"] for o in second["objects"])
         assert os.stat(secret_path).st_mtime_ns == mtime, "unchanged file must not be rewritten"
 
+    def test_many_files_written_by_the_pool_are_byte_identical(self, tmp_path):
+        many = [obj("ConfigMap", "c-%03d" % i, data={"i": str(i) * (i % 50)}) for i in range(300)]
+        rendered = render(many)
+        dest = str(tmp_path / "res")
+        result = rx.write_files(dest, rendered)
+        assert [o["name"] for o in result["objects"]] == ["c-%03d" % i for i in range(300)], "order kept"
+        for relpath, _obj, data, _secret in rendered:
+            with open(os.path.join(dest, relpath), "rb") as handle:
+                assert handle.read() == data
+        assert sorted(os.listdir(os.path.join(dest, "ConfigMap"))) == sorted(
+            "c-%03d.yaml" % i for i in range(300)), "no temporary file left"
+
+    @pytest.mark.parametrize("existing", [False, True])
+    def test_a_write_error_in_the_pool_fails_the_export(self, tmp_path, objects, monkeypatch, existing):
+        dest = str(tmp_path / "res")
+        if existing:
+            rx.write_files(dest, render(objects))
+            objects[1]["data"]["a"] = "changed"
+        before = {p: open(os.path.join(dest, p), "rb").read() for p in ("Secret/db.yaml", "ConfigMap/cfg.yaml")} \
+            if existing else {}
+
+        def failing(real):
+            def write(path, data, file_mode):
+                if path.endswith("cfg.yaml"):
+                    raise OSError(28, "No space left on device", path)
+                return real(path, data, file_mode)
+            return write
+
+        monkeypatch.setattr(rx.local_files, "atomic_write", failing(rx.local_files.atomic_write))
+        monkeypatch.setattr(rx.local_files, "create_file", failing(rx.local_files.create_file))
+        with pytest.raises(OSError, match="No space"):
+            rx.write_files(dest, render(objects))
+        monkeypatch.undo()
+        leftovers = [n for n in os.listdir(dest) if n.startswith(".")]
+        assert leftovers == [], "no hidden directory or temporary file left"
+        if existing:
+            assert {p: open(os.path.join(dest, p), "rb").read() for p in before} == before, "old files intact"
+        else:
+            assert not os.path.exists(os.path.join(dest, "ConfigMap")), "a new kind appears whole or not at all"
+
+    def test_directories_are_fsynced_once_at_the_end(self, tmp_path, objects, monkeypatch):
+        synced = []
+        monkeypatch.setattr(rx.local_files, "fsync_dir", synced.append)
+        dest = str(tmp_path / "res")
+        rx.write_files(dest, render(objects))
+        new_dirs = [p for p in synced if os.path.basename(p).startswith(rx.NEW_DIR_PREFIX)]
+        assert len(new_dirs) == 2 and synced[-1] == dest, synced
+        synced.clear()
+        rx.write_files(dest, render(objects))
+        assert synced == [], "nothing written, nothing to sync"
+        objects[1]["data"]["a"] = "2"
+        rx.write_files(dest, render(objects))
+        assert synced == [dest, os.path.join(dest, "ConfigMap")]
+
     def test_check_mode_writes_nothing_but_reports(self, tmp_path, objects):
         dest = str(tmp_path / "res")
         result = rx.write_files(dest, render(objects), check_mode=True)
