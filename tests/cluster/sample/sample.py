@@ -1,7 +1,7 @@
 """The sample Software Factory stack: deploy it, seed it with known data, fingerprint it.
 
     sample.py deploy        apply the manifests, create missing Secrets, wait until Ready
-    sample.py seed          write the known data (databases, tables, znodes)
+    sample.py seed          write the known data (databases, tables, znodes, Zuul project keys)
     sample.py fingerprint   print one digest of everything a restore must bring back
     sample.py destroy       delete the namespace and wait until it is gone
 
@@ -117,6 +117,60 @@ print(count, digest.hexdigest())
 """
 
 
+# Zuul's own code, in the zuul container of the zookeeper pod (its venv's python3 is first on PATH).
+# The config is read the way zuul-admin reads it: ZUUL_* environment variables interpolated.
+ZUUL_CONNECT = r"""
+import configparser, os
+from zuul.zk import ZooKeeperClient
+conf = configparser.ConfigParser({k: v for k, v in os.environ.items() if k.startswith("ZUUL_")})
+conf.read("/etc/zuul/zuul.conf")
+password = conf["keystore"]["password"]
+"""
+
+# Key pairs for several projects of the gerrit connection (secrets and SSH) and a tenant SSH key,
+# created by Zuul's KeyStorage exactly as the scheduler creates them; existing keys are kept.
+ZUUL_SEED = ZUUL_CONNECT + r"""
+from zuul.lib.keystorage import KeyStorage
+zk = ZooKeeperClient.fromConfig(conf); zk.connect()
+keystore = KeyStorage(zk, password=password, start_cache=False)
+for project in %(projects)r:
+    keystore.getProjectSecretsKeys("gerrit", project)
+    keystore.getProjectSSHKeys("gerrit", project)
+for tenant in %(tenants)r:
+    keystore.getTenantSSHKeys(tenant)
+zk.disconnect()
+"""
+ZUUL_PROJECTS = ("config", "sf-jobs", "zuul-jobs", "org/project-a", "org/project-b", "org/project-c")
+ZUUL_TENANTS = ("internal",)
+
+# The keys as `zuul-admin export-keys` gives them (into a fresh file), fingerprinted by their public
+# parts (derived with the keystore password, so a wrong password fails here) and a digest of the
+# exported private parts. Prints "<count> <digest>".
+ZUUL_FINGERPRINT = ZUUL_CONNECT + r"""
+import hashlib, io, json, subprocess, tempfile
+import paramiko
+from zuul.lib import encryption
+with tempfile.TemporaryDirectory() as tmp:
+    path = os.path.join(tmp, "keys.json")
+    subprocess.run(["zuul-admin", "export-keys", path], check=True, stdout=subprocess.DEVNULL)
+    with open(path) as f:
+        keys = json.load(f)["keys"]
+public = {}
+for name, data in keys.items():
+    for entry in data["keys"]:
+        pem = entry["private_key"]
+        if name.endswith("/secrets"):
+            _, pub = encryption.deserialize_rsa_keypair(pem.encode(), password.encode())
+            text = encryption.serialize_rsa_public_key(pub).decode()
+        else:
+            text = "ssh-rsa " + paramiko.RSAKey.from_private_key(io.StringIO(pem), password).get_base64()
+        public.setdefault(name, []).append([entry["version"], text])
+private = hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()
+body = json.dumps({"public": public, "private_sha256": private}, sort_keys=True)
+print(len(keys), hashlib.sha256(body.encode()).hexdigest())
+"""
+
+
 def load_clients(kubeconfig: str | None):
     config.load_kube_config(config_file=kubeconfig)
     return client.CoreV1Api(), client.AppsV1Api(), client.CustomObjectsApi()
@@ -164,6 +218,10 @@ def mysql(core, sql: str, extra: str = "") -> str:
 
 def python_in_zookeeper(core, code: str) -> str:
     return sh_in(core, "zookeeper-0", "zookeeper", f"python3 - <<'PY'\n{code}\nPY")
+
+
+def python_in_zuul(core, code: str) -> str:
+    return sh_in(core, "zookeeper-0", "zuul", f"python3 - <<'PY'\n{code}\nPY")
 
 
 # ---------------------------------------------------------------- deploy
@@ -272,8 +330,9 @@ def seed(kubeconfig: str | None) -> None:
     core, _, _ = load_clients(kubeconfig)
     mysql(core, SEED_SQL)
     python_in_zookeeper(core, ZK_SEED)
-    print("seeded: zuul and sfmanager databases (27,000 rows), znodes under /zuul, /nodepool, /sf",
-          file=sys.stderr)
+    python_in_zuul(core, ZUUL_SEED % {"projects": ZUUL_PROJECTS, "tenants": ZUUL_TENANTS})
+    print("seeded: zuul and sfmanager databases (27,000 rows), znodes under /zuul, /nodepool, /sf, "
+          f"Zuul keys for {len(ZUUL_PROJECTS)} projects and {len(ZUUL_TENANTS)} tenant", file=sys.stderr)
 
 
 def fingerprint_parts(kubeconfig: str | None) -> dict[str, str]:
@@ -296,6 +355,7 @@ def fingerprint_parts(kubeconfig: str | None) -> dict[str, str]:
             f'-e "SELECT {select} FROM {table} ORDER BY id" | sha256sum'])
         parts[f"mariadb/{table}"] = out.split()[0]
     parts["zookeeper/znodes"] = python_in_zookeeper(core, ZK_FINGERPRINT).strip()
+    parts["zuul/keys"] = python_in_zuul(core, ZUUL_FINGERPRINT).strip()
     for secret in sorted(core.list_namespaced_secret(NAMESPACE).items,
                          key=lambda s: s.metadata.name):
         if secret.type == "kubernetes.io/service-account-token":

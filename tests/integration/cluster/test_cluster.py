@@ -15,9 +15,10 @@ from cluster_helpers import REPO, namespace_events, wait_until
 SAMPLE = REPO / "tests" / "cluster" / "sample" / "sample.sh"
 
 
-def run_exec(core, namespace: str, pod: str, argv: list[str]) -> tuple[int, bytes, bytes]:
+def run_exec(core, namespace: str, pod: str, argv: list[str],
+             container: str | None = None) -> tuple[int, bytes, bytes]:
     """Exec through the API server's websocket, keeping stdout as raw bytes."""
-    ws = stream(core.connect_get_namespaced_pod_exec, pod, namespace, command=argv,
+    ws = stream(core.connect_get_namespaced_pod_exec, pod, namespace, command=argv, container=container,
                 stdin=False, stdout=True, stderr=True, tty=False,
                 _preload_content=False, binary=True)
     out, err = bytearray(), bytearray()
@@ -168,7 +169,7 @@ def test_fingerprint_sees_one_changed_row_and_one_changed_znode(sample, core):
     assert rc == 0, err + out
     after_row = sample("fingerprint")
     rc, out, err = run_exec(core, "sf", "zookeeper-0", [
-        "zkCli", "set", "/zuul/system/conf-version", "43"])
+        "zkCli", "set", "/zuul/system/conf-version", "43"], container="zookeeper")
     assert rc == 0, err + out
     after_znode = sample("fingerprint")
     sample("seed")
