@@ -60,8 +60,10 @@ ORDER = ("success", "last_run_timestamp_seconds", "last_success_timestamp_second
          "step_duration_seconds")
 
 # The backup role names its tasks "<Phase> | ..."; the phase says which step failed.
-_PHASES = (("Preflight", "preflight"), ("Lock", "lock"), ("Lease", "lock"), ("Capture", None),
-           ("Manifest", "manifest"), ("Save", "save"), ("Retention", "retention"), ("Unlock", "unlock"))
+# Capture tasks ("Capture", and "Dump", "Volume", "Resources" per component) fail the first component not done.
+_PHASES = (("Preflight", "preflight"), ("Lock", "lock"), ("Lease", "lock"), ("Capture", None), ("Dump", None),
+           ("Volume", None), ("Resources", None), ("Manifest", "manifest"), ("Save", "save"),
+           ("Retention", "retention"), ("Unlock", "unlock"), ("Summary", "summary"))
 
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)\s*$')
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -114,7 +116,9 @@ def step_statuses(run):
         return [(step, 1, (done.get(step) or {}).get("duration")) for step in order]
     failed = failed_step(run.get("failed_task"), components, done)
     if failed not in order:
-        order.append(failed)
+        # lock comes right after preflight, capture (hooks) right after the components; the rest at the end.
+        position = {"lock": 1, "capture": 1 + len(components)}.get(failed, len(order))
+        order.insert(position, failed)
     out, reached = [], False
     for step in order:
         if step == failed:

@@ -59,8 +59,12 @@ def test_every_sample_line_is_valid_exposition():
 @pytest.mark.parametrize("task, done, failed, not_run", [
     ("Preflight | the API answers, the namespace exists", [], "preflight", ["config", "save"]),
     ("Capture | components, in the profile's order", ["config"], "mariadb", ["zookeeper", "manifest", "save"]),
+    ("Dump | mariadb", ["config"], "mariadb", ["zookeeper", "manifest", "save"]),
+    ("Volume | zookeeper", ["config", "mariadb"], "zookeeper", ["manifest", "save"]),
+    ("Capture | post-hooks, always (a freeze is always released)", COMPONENTS, "capture", ["manifest", "save"]),
     ("Save | save, validate against the manifest, mark complete", COMPONENTS, "save", []),
     ("Manifest | MANIFEST.json, written last", COMPONENTS, "manifest", ["save"]),
+    ("Lock | repository, then this run's lease", [], "lock", ["config", "manifest", "save"]),
     ("something else", COMPONENTS, "run", []),
 ])
 def test_failed_step_and_steps_not_run(task, done, failed, not_run):
