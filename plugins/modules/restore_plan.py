@@ -1,0 +1,346 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: statesafe.backup contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: restore_plan
+short_description: Decide, per object and per volume or dump, what a restore does in a namespace
+version_added: 0.1.0
+author:
+  - statesafe maintainers (@statesafe)
+description:
+  - Reads the archived objects a restore would apply, lists what the target namespace already holds of their kinds
+    (one LIST request per kind, plus StatefulSets for the data components) and decides for each object, from the
+    policy of its kind, whether the restore creates, skips, updates, recreates or refuses it.
+  - "An absent object is always created. A present one is refused (C(fail)), left as it is (C(skip)), applied over
+    (C(update)) or deleted and created again (C(recreate)), by I(policy_by_kind) for its kind, else I(policy)."
+  - A volume or a dump follows the policy of kind C(StatefulSet) for the StatefulSet it belongs to (the component's
+    C(statefulset)). Its data is restored when that StatefulSet is absent; when it is present, refused (C(fail)),
+    kept (C(skip)) or overwritten (C(update), C(recreate)). A dump without a StatefulSet follows I(policy) and counts
+    as present.
+  - Changes nothing. C(changed) says whether the restore it plans would change the namespace, so that
+    C(--check --diff) shows what would be created, updated, recreated and overwritten.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+options:
+  namespace:
+    description: The namespace the restore targets. A namespace that does not exist holds no objects.
+    type: str
+    required: true
+  objects:
+    description: The archived objects to restore, each a YAML file of the restored staging tree.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      kind:
+        description: Kind of the object.
+        type: str
+        required: true
+      name:
+        description: Name of the object.
+        type: str
+        required: true
+      api_version:
+        description: API version of the kind.
+        type: str
+        default: v1
+      path:
+        description: The archived object's file.
+        type: path
+        required: true
+      component:
+        description: The profile component the object belongs to.
+        type: str
+      phase:
+        description: When the restore applies it (C(early) or C(last)).
+        type: str
+  components:
+    description: The volume and dump components of the restore.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Component name.
+        type: str
+        required: true
+      type:
+        description: Component type.
+        type: str
+        required: true
+        choices: [volume, dump]
+      statefulset:
+        description: The StatefulSet the data belongs to.
+        type: str
+      claim:
+        description: The PersistentVolumeClaim of a volume.
+        type: str
+      pod:
+        description: The pod a dump is loaded into.
+        type: str
+      extension:
+        description: The dump's file extension.
+        type: str
+  manifest:
+    description: The staging tree's C(MANIFEST.json); its artifact sizes are reported for each volume and dump.
+    type: path
+  policy:
+    description: The policy for kinds not in I(policy_by_kind).
+    type: str
+    default: fail
+    choices: [fail, skip, update, recreate]
+  policy_by_kind:
+    description: "Policy per kind, for example C({Secret: skip, StatefulSet: recreate})."
+    type: dict
+    default: {}
+attributes:
+  check_mode:
+    description: Runs the same in check mode; it never changes anything.
+    support: full
+  diff_mode:
+    description:
+      - One entry per object that would be created, updated (when it differs) or recreated, before and after, and
+        one per volume or dump that would be written. Secret values are replaced by C(<hidden>).
+    support: full
+  idempotent:
+    description: Reads only.
+    support: full
+notes:
+  - Requires the C(list) verb on every kind named in I(objects), and on StatefulSets when I(components) name one.
+requirements:
+  - kubernetes >= 24.2.0
+  - PyYAML
+"""
+
+EXAMPLES = r"""
+- name: What restoring into sf would do, Secrets kept, StatefulSets recreated
+  statesafe.backup.restore_plan:
+    namespace: sf
+    objects:
+      - kind: Secret
+        name: mariadb-root-password
+        path: /var/tmp/restore/sf/resources/Secret/mariadb-root-password.yaml
+      - kind: StatefulSet
+        api_version: apps/v1
+        name: mariadb
+        path: /var/tmp/restore/sf/resources/StatefulSet/mariadb.yaml
+    components:
+      - name: mariadb
+        type: dump
+        statefulset: mariadb
+        pod: mariadb-0
+        extension: sql
+    manifest: /var/tmp/restore/sf/MANIFEST.json
+    policy: fail
+    policy_by_kind:
+      Secret: skip
+      StatefulSet: recreate
+  register: plan
+"""
+
+RETURN = r"""
+objects:
+  description: Each object in the order given, with what the restore does with it.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    key:
+      description: C(Kind/name).
+      type: str
+      sample: Secret/mariadb-root-password
+    policy:
+      description: The policy that applies to its kind.
+      type: str
+      sample: skip
+    present:
+      description: Whether the namespace has it.
+      type: bool
+    action:
+      description: C(create), C(skip), C(update), C(recreate) or C(refuse).
+      type: str
+      sample: skip
+    differs:
+      description: Whether restoring it changes the namespace (C(update) of an identical object does not).
+      type: bool
+    uid:
+      description: The UID of the object in the namespace, null when absent.
+      type: str
+data:
+  description: Each volume and dump component, with what the restore does with its data.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    workload:
+      description: C(StatefulSet/<name>) the data belongs to, or null.
+      type: str
+    present:
+      description: Whether that StatefulSet exists in the namespace.
+      type: bool
+    policy:
+      description: The policy that applies.
+      type: str
+    action:
+      description: C(restore) (workload absent), C(overwrite), C(skip) or C(refuse).
+      type: str
+    files:
+      description: Files of the component in the manifest, null without a manifest.
+      type: int
+    bytes:
+      description: Bytes of the component in the manifest, null without a manifest.
+      type: int
+refused:
+  description: What the policy refuses to overwrite, as C(Kind/name) or C(StatefulSet/<name> (data of <component>)).
+  returned: always
+  type: list
+  elements: str
+  sample: ["Secret/mariadb-root-password", "StatefulSet/mariadb (data of mariadb)"]
+counts:
+  description: Number of objects and of data components per action.
+  returned: always
+  type: dict
+  sample: {"objects": {"create": 3, "skip": 2}, "data": {"restore": 2}}
+lines:
+  description: One readable line per object and per data component.
+  returned: always
+  type: list
+  elements: str
+  sample: ["skip Secret/mariadb-root-password [skip]", "overwrite dump mariadb of StatefulSet/mariadb, 42 bytes [update]"]
+list_requests:
+  description: Number of LIST requests sent to the API server.
+  returned: always
+  type: int
+error_location:
+  description: On failure, the namespace, kind, name or path the error is about.
+  returned: failure
+  type: dict
+"""
+
+import json
+import traceback
+
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
+    AnsibleK8SModule,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
+    CoreException,
+)
+from ansible_collections.statesafe.backup.plugins.module_utils.connection import (
+    get_client,
+    module_argument_spec,
+)
+from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
+    StatesafeError,
+)
+from ansible_collections.statesafe.backup.plugins.module_utils.kube_api import (
+    KubeApi,
+)
+from ansible_collections.statesafe.backup.plugins.module_utils.manifest import (
+    load_yaml,
+)
+from ansible_collections.statesafe.backup.plugins.module_utils.restore_policy import (
+    POLICIES,
+    WORKLOAD_KIND,
+    build_plan,
+    check_policies,
+    object_key,
+)
+
+OBJECT_SPEC = dict(
+    kind=dict(type="str", required=True),
+    name=dict(type="str", required=True),
+    api_version=dict(type="str", default="v1"),
+    path=dict(type="path", required=True),
+    component=dict(type="str"),
+    phase=dict(type="str"),
+)
+
+COMPONENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    type=dict(type="str", required=True, choices=["volume", "dump"]),
+    statefulset=dict(type="str"),
+    claim=dict(type="str"),
+    pod=dict(type="str"),
+    extension=dict(type="str"),
+)
+
+ARGUMENT_SPEC = dict(
+    namespace=dict(type="str", required=True),
+    objects=dict(type="list", elements="dict", required=True, options=OBJECT_SPEC),
+    components=dict(type="list", elements="dict", default=[], options=COMPONENT_SPEC),
+    manifest=dict(type="path"),
+    policy=dict(type="str", default="fail", choices=list(POLICIES)),
+    policy_by_kind=dict(type="dict", default={}),
+)
+
+
+def _read_archived(objects):
+    archived = {}
+    for obj in objects:
+        try:
+            with open(obj["path"], "rb") as handle:
+                archived[object_key(obj["kind"], obj["name"])] = load_yaml(handle.read())
+        except (OSError, IOError, ValueError) as exc:
+            raise StatesafeError("cannot read the archived object: {0}".format(exc), kind=obj["kind"],
+                                 name=obj["name"], path=obj["path"])
+    return archived
+
+
+def _read_artifacts(path):
+    if not path:
+        return []
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(handle.read().decode("utf-8")).get("artifacts") or []
+    except (OSError, IOError, ValueError) as exc:
+        raise StatesafeError("cannot read the manifest: {0}".format(exc), path=path)
+
+
+def _list_live(api, namespace, objects, components):
+    kinds = []
+    for obj in objects:
+        if (obj["api_version"], obj["kind"]) not in kinds:
+            kinds.append((obj["api_version"], obj["kind"]))
+    if any(component.get("statefulset") for component in components) and \
+            not any(kind == WORKLOAD_KIND for _, kind in kinds):
+        kinds.append(("apps/v1", WORKLOAD_KIND))
+    live = {}
+    for api_version, kind in kinds:
+        rtype = api.resource_type(api_version, kind)
+        for item in api.list_items(rtype, namespace):
+            live[object_key(kind, item["metadata"]["name"])] = item
+    return live, len(kinds)
+
+
+def main():
+    module = AnsibleK8SModule(argument_spec=module_argument_spec(ARGUMENT_SPEC), supports_check_mode=True)
+    params = module.params
+    try:
+        check_policies(params["policy"], params["policy_by_kind"])
+        archived = _read_archived(params["objects"])
+        artifacts = _read_artifacts(params["manifest"])
+        api = KubeApi(get_client(module))
+        live, requests = _list_live(api, params["namespace"], params["objects"], params["components"])
+        plan = build_plan(params["objects"], archived, live, params["components"], artifacts, params["policy"],
+                          params["policy_by_kind"], want_diff=module._diff)
+        result = dict(changed=plan.pop("would_change"), list_requests=requests, **plan)
+    except StatesafeError as exc:
+        location = dict(exc.location)
+        location.setdefault("namespace", params["namespace"])
+        message = str(exc) if "namespace" in exc.location else "{0} (namespace={1})".format(exc, params["namespace"])
+        module.fail_json(msg=message, exception=traceback.format_exc(), error_location=location)
+    except CoreException as exc:
+        module.fail_json(msg="cannot connect to the API server: {0}".format(exc), exception=traceback.format_exc())
+    if not module._diff:
+        result.pop("diff")
+    module.exit_json(**result)
+
+if __name__ == "__main__":
+    main()
