@@ -104,24 +104,15 @@ class Store(object):
         return (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError,
                 boto3.exceptions.S3UploadFailedError)
 
-    def ensure_bucket(self, create):
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
-            return False
-        except botocore.exceptions.ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code not in ("404", "NoSuchBucket") or not create:
-                self._fail("checking the bucket", exc)
-        except self._errors() as exc:
-            self._fail("checking the bucket", exc)
+    def create_bucket(self):
         try:
             self.client.create_bucket(Bucket=self.bucket)
         except self._errors() as exc:
             self._fail("creating the bucket", exc)
-        return True
 
-    def listing(self):
-        """{relative key: size} of every object under the prefix."""
+    def listing(self, create_bucket=False):
+        """{relative key: size} of every object under the prefix (the first request of every operation: it
+        names S3's error code, where a HEAD request could only say 403 or 404)."""
         found = {}
         try:
             paginator = self.client.get_paginator("list_objects_v2")
@@ -130,6 +121,11 @@ class Store(object):
                     relative = plan_mod.relative_key(self.prefix, item["Key"])
                     if relative is not None:
                         found[relative] = item["Size"]
+        except botocore.exceptions.ClientError as exc:
+            if create_bucket and exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+                self.create_bucket()
+                return {}
+            self._fail("listing the offsite copy", exc)
         except self._errors() as exc:
             self._fail("listing the offsite copy", exc)
         return found
@@ -288,10 +284,9 @@ def run_push(repo, params, check_mode=False):
     repo.require_local("push offsite")
     repo.ensure_exists()
     store = Store(params)
-    store.ensure_bucket(params.get("create_bucket") and not check_mode)
     start = time.time()
     with repo.lock("offsite push", params["lock_timeout"], params.get("lock_token")) as lock:
-        remote = store.listing()
+        remote = store.listing(create_bucket=params.get("create_bucket") and not check_mode)
         meta = store.metadata(plan_mod.INDEX_KEY) if plan_mod.INDEX_KEY in remote else {}
         files = local_pack_files(repo.path)
         index = plan_mod.build_index(git_refs("git", repo.path), files, fingerprint)
@@ -360,7 +355,6 @@ def _read_index(store, params, work):
 def run_list(params):
     """Objects under the prefix; with identity_file also what the index says (branches, markers, packs)."""
     store = Store(params)
-    store.ensure_bucket(False)
     remote = store.listing()
     result = {"bucket": store.bucket, "prefix": store.prefix, "changed": False, "objects": len(remote),
               "bytes": sum(remote.values()), "exists": plan_mod.INDEX_KEY in remote, "index": None}
@@ -392,7 +386,6 @@ def run_pull(params, check_mode=False):
     target = os.path.abspath(os.path.expanduser(params["repository"]))
     _fresh_target(target)
     store = Store(params)
-    store.ensure_bucket(False)
     remote = store.listing()
     if plan_mod.INDEX_KEY not in remote:
         raise OffsiteError("there is no offsite copy here: no {0} under the prefix".format(plan_mod.INDEX_KEY),
