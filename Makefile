@@ -54,8 +54,12 @@ unit: deps
 sanity: deps
 	tests/sanity.sh
 
+.PHONY: offsite-tools
+offsite-tools:  ## MinIO and age for the offsite tests, built from the Go module proxy (cached)
+	tests/offsite/minio/build.sh >/dev/null
+
 .PHONY: integration
-integration: cluster
+integration: cluster offsite-tools
 	STATESAFE_KUBECONFIG="$$($(CLUSTER) kubeconfig)" \
 	  "$$(tests/venv.sh)/bin/python" -m pytest -q tests/integration
 
