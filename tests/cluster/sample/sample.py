@@ -145,11 +145,18 @@ ZUUL_TENANTS = ("internal",)
 
 # The keys as `zuul-admin export-keys` gives them (into a fresh file), fingerprinted by their public
 # parts (derived with the keystore password, so a wrong password fails here) and a digest of the
-# exported private parts. Prints "<count> <digest>".
+# exported private parts. Prints "<count> <digest>", or "0 none" when ZooKeeper holds no keys at all
+# (export-keys itself fails then: it walks /keystorage and /keystorage2 without checking they exist).
 ZUUL_FINGERPRINT = ZUUL_CONNECT + r"""
-import hashlib, io, json, subprocess, tempfile
+import hashlib, io, json, subprocess, sys, tempfile
 import paramiko
 from zuul.lib import encryption
+zk = ZooKeeperClient.fromConfig(conf); zk.connect()
+empty = not any(zk.client.exists(root) for root in ("/keystorage", "/keystorage2"))
+zk.disconnect()
+if empty:
+    print("0 none")
+    sys.exit(0)
 with tempfile.TemporaryDirectory() as tmp:
     path = os.path.join(tmp, "keys.json")
     subprocess.run(["zuul-admin", "export-keys", path], check=True, stdout=subprocess.DEVNULL)

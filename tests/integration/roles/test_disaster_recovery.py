@@ -52,7 +52,7 @@ def test_backup_is_complete_and_summarised(archive):
     summary = archive["backup"].stats["statesafe_backup"]
     assert summary["complete"] is True
     assert [step["component"] for step in summary["steps"]] == [
-        "config", "workloads", "mariadb", "zookeeper", "softwarefactory"]
+        "config", "workloads", "mariadb", "zookeeper", "zuul-keys", "softwarefactory"]
     staging = archive["tmp"] / "staging" / "softwarefactory"
     manifest = json.loads((staging / "MANIFEST.json").read_text())
     paths = {artifact["path"] for artifact in manifest["artifacts"]}

@@ -74,7 +74,7 @@ def test_profile_is_valid_data(profile):
 def test_softwarefactory_order_and_mariadb_dump():
     data = yaml.safe_load((ROOT / "profiles" / "softwarefactory.yml").read_text())
     components = {component["name"]: component for component in data["components"]}
-    assert list(components) == ["config", "workloads", "mariadb", "zookeeper", "softwarefactory"]
+    assert list(components) == ["config", "workloads", "mariadb", "zookeeper", "zuul-keys", "softwarefactory"]
     assert {selection["kind"] for selection in components["config"]["resources"]} == {"Secret", "ConfigMap"}
     dump = components["mariadb"]
     assert "--single-transaction" in dump["command"] and "--skip-dump-date" in dump["command"]
