@@ -226,26 +226,17 @@ error_location:
   type: dict
 """
 
-import traceback
-
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
     AnsibleK8SModule,
 )
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
-    CoreException,
-)
 from ansible_collections.statesafe.backup.plugins.module_utils.connection import (
-    get_client,
     module_argument_spec,
-)
-from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
-    StatesafeError,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.helper_pod import (
     DEFAULT_IMAGE,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.kube_api import (
-    KubeApi,
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s_module import (
+    run_k8s_module,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.pv_copy import (
     run,
@@ -274,16 +265,8 @@ def main():
         required_one_of=[("pod", "pvc")],
         supports_check_mode=True,
     )
-    try:
-        client = get_client(module)
-        result = run(client, KubeApi(client), module.params, module.check_mode)
-    except StatesafeError as exc:
-        module.fail_json(msg=str(exc), exception=traceback.format_exc(), **exc.result_fields())
-    except CoreException as exc:
-        module.fail_json(msg="cannot connect to the API server: {0}".format(exc), exception=traceback.format_exc())
-    except (OSError, IOError) as exc:
-        module.fail_json(msg="local file error under {0}: {1}".format(module.params["local_path"], exc),
-                         exception=traceback.format_exc(), error_location=dict(path=getattr(exc, "filename", None)))
+    result = run_k8s_module(module, lambda client, api: run(client, api, module.params, module.check_mode),
+                            local_path=module.params["local_path"])
     module.exit_json(**result)
 
 

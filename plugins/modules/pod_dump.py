@@ -234,26 +234,17 @@ error_location:
   type: dict
 """
 
-import traceback
-
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
     AnsibleK8SModule,
 )
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
-    CoreException,
-)
 from ansible_collections.statesafe.backup.plugins.module_utils.connection import (
-    get_client,
     module_argument_spec,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.dump import (
     run,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
-    StatesafeError,
-)
-from ansible_collections.statesafe.backup.plugins.module_utils.kube_api import (
-    KubeApi,
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s_module import (
+    run_k8s_module,
 )
 
 ARGUMENT_SPEC = dict(
@@ -285,17 +276,8 @@ def main():
         required_if=[("state", "from_pod", ["dest"]), ("state", "to_pod", ["src", "sha256"])],
         supports_check_mode=False,
     )
-    path = module.params["dest"] or module.params["src"]
-    try:
-        client = get_client(module)
-        result = run(client, KubeApi(client), module.params)
-    except StatesafeError as exc:
-        module.fail_json(msg=str(exc), exception=traceback.format_exc(), **exc.result_fields())
-    except CoreException as exc:
-        module.fail_json(msg="cannot connect to the API server: {0}".format(exc), exception=traceback.format_exc())
-    except (OSError, IOError) as exc:
-        module.fail_json(msg="local file error at {0}: {1}".format(path, exc), exception=traceback.format_exc(),
-                         error_location=dict(path=getattr(exc, "filename", None) or path))
+    result = run_k8s_module(module, lambda client, api: run(client, api, module.params),
+                            local_path=module.params["dest"] or module.params["src"])
     module.exit_json(**result)
 
 

@@ -187,23 +187,14 @@ error_location:
   type: dict
 """
 
-import traceback
-
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
     AnsibleK8SModule,
 )
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
-    CoreException,
-)
 from ansible_collections.statesafe.backup.plugins.module_utils.connection import (
-    get_client,
     module_argument_spec,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
-    StatesafeError,
-)
-from ansible_collections.statesafe.backup.plugins.module_utils.kube_api import (
-    KubeApi,
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s_module import (
+    run_k8s_module,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.quiesce import (
     run_hook,
@@ -233,13 +224,7 @@ def main():
         required_one_of=[("pod", "label_selector"), ("argv", "command")],
         supports_check_mode=False,
     )
-    try:
-        client = get_client(module)
-        results, skipped, failures = run_hook(client, KubeApi(client), module.params)
-    except StatesafeError as exc:
-        module.fail_json(msg=str(exc), exception=traceback.format_exc(), **exc.result_fields())
-    except CoreException as exc:
-        module.fail_json(msg="cannot connect to the API server: {0}".format(exc), exception=traceback.format_exc())
+    results, skipped, failures = run_k8s_module(module, lambda client, api: run_hook(client, api, module.params))
     if failures and module.params["fail_on_rc"]:
         module.fail_json(msg="hook failed in {0}".format("; ".join(failures)), results=results,
                          skipped_pods=skipped, changed=True)

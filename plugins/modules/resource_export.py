@@ -235,23 +235,14 @@ error_location:
   type: dict
 """
 
-import traceback
-
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
     AnsibleK8SModule,
 )
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
-    CoreException,
-)
 from ansible_collections.statesafe.backup.plugins.module_utils.connection import (
-    get_client,
     module_argument_spec,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
-    StatesafeError,
-)
-from ansible_collections.statesafe.backup.plugins.module_utils.kube_api import (
-    KubeApi,
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s_module import (
+    run_k8s_module,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.resource_export import (
     export,
@@ -292,16 +283,9 @@ ARGUMENT_SPEC = dict(
 
 def main():
     module = AnsibleK8SModule(argument_spec=module_argument_spec(ARGUMENT_SPEC), supports_check_mode=True)
-    try:
-        api = KubeApi(get_client(module))
-        result = export(api, module.params, check_mode=module.check_mode, want_diff=module._diff)
-    except StatesafeError as exc:
-        module.fail_json(msg=str(exc), exception=traceback.format_exc(), **exc.result_fields())
-    except CoreException as exc:
-        module.fail_json(msg="cannot connect to the API server: {0}".format(exc), exception=traceback.format_exc())
-    except (OSError, IOError) as exc:
-        module.fail_json(msg="cannot write under {0}: {1}".format(module.params["dest"], exc),
-                         exception=traceback.format_exc())
+    result = run_k8s_module(
+        module, lambda _client, api: export(api, module.params, check_mode=module.check_mode, want_diff=module._diff),
+        local_path=module.params["dest"])
     module.exit_json(**result)
 
 
