@@ -218,6 +218,16 @@ class _WriterQueue(object):
 _END = object()
 
 
+class _OpenFile(object):
+    __slots__ = ("relpath", "staged", "fd", "digest")
+
+    def __init__(self, relpath, staged, fd):
+        self.relpath = relpath
+        self.staged = staged
+        self.fd = fd
+        self.digest = hashlib.sha256()
+
+
 class StagingWriter(object):
     """Creates, writes, hashes and closes the staged files in a thread of its own.
 
@@ -276,7 +286,7 @@ class StagingWriter(object):
     # -- writer thread ----------------------------------------------------------
 
     def _run(self):
-        current = None  # [relpath, staged, fd, digest]
+        current = None  # the _OpenFile being written in pieces
         try:
             while True:
                 item = self._queue.get()
@@ -284,15 +294,13 @@ class StagingWriter(object):
                     return
                 op = item[0]
                 if op == "data":
-                    current[3].update(item[1])
-                    _write_all(current[2], item[1])
+                    current.digest.update(item[1])
+                    _write_all(current.fd, item[1])
                 elif op == "open":
-                    fd = os.open(item[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                    current = [item[1], item[2], fd, hashlib.sha256()]
+                    current = _OpenFile(item[1], item[2], os.open(item[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
                 elif op == "close":
-                    relpath, staged, fd, digest = current
-                    current = None
-                    self._close(relpath, staged, fd, digest, *item[1:])
+                    done, current = current, None
+                    self._close(done.relpath, done.staged, done.fd, done.digest, *item[1:])
                 else:  # whole
                     _op, relpath, staged, data, mode, uid, gid, mtime = item
                     fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -308,7 +316,7 @@ class StagingWriter(object):
             self._queue.stop()
         finally:
             if current is not None:
-                os.close(current[2])
+                os.close(current.fd)
 
     def _close(self, relpath, staged, fd, digest, size, mode, uid, gid, mtime):
         try:
