@@ -32,6 +32,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import math
 import re
 
 PREFIX = "statesafe_backup_"
@@ -85,7 +86,7 @@ def format_value(value):
     if isinstance(value, int):
         return str(value)
     value = float(value)
-    if value != value:
+    if math.isnan(value):
         return "NaN"
     if value.is_integer() and abs(value) < 1e15:
         return str(int(value))

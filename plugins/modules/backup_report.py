@@ -19,7 +19,7 @@ description:
   - With O(textfile_directory), writes them to C(statesafe_backup_<profile>_<namespace>.prom) there for
     node_exporter's textfile collector, atomically (a temporary file in the same directory, then a rename). A failed
     run carries the last successful run's metrics (last success time, bytes, dedup ratio) over from the previous file.
-  - With O(pushgateway_url), pushes them to a Pushgateway under the grouping key job, profile and namespace: with PUT
+  - With O(pushgateway_url), pushes them to a Pushgateway under the grouping key job, profile and namespace; with PUT
     after a success (the group is replaced), with POST after a failure (only the metrics pushed are replaced, so the
     last success time stays).
   - With O(webhook_url), POSTs a JSON document (status, profile, namespace, failed step and task, reason, steps)
@@ -179,9 +179,9 @@ import os
 import socket
 import tempfile
 import time
+from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 from ansible_collections.statesafe.backup.plugins.module_utils import backup_metrics as bm
 
