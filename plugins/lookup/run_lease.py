@@ -18,7 +18,7 @@ description:
   - Runs on the controller; for V(stale) the repository must be on the controller (connection local).
 version_added: 0.1.0
 author:
-  - statesafe.backup contributors
+  - statesafe maintainers (@statesafe)
 options:
   _terms:
     description: V(owner) or V(stale).

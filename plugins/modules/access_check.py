@@ -20,7 +20,7 @@ description:
     is left unknown rather than treated as an error.
 version_added: 0.1.0
 author:
-  - statesafe.backup contributors
+  - statesafe maintainers (@statesafe)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 options:

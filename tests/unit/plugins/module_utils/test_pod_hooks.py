@@ -113,9 +113,8 @@ def test_discover_refuses_non_pods():
 
 def test_combine_nests_profile_hooks_outside_pod_hooks():
     found = pod_hooks.discover([pod("db-0", {A + "pre-hook-command": "lock", A + "post-hook-command": "unlock"})])
-    profile = {"pre": [{"pod": "x", "command": "outer lock"}], "post": [{"name": "release", "pod": "x",
-                                                                          "command": "outer unlock",
-                                                                          "on_error": "Continue"}]}
+    release = {"name": "release", "pod": "x", "command": "outer unlock", "on_error": "Continue"}
+    profile = {"pre": [{"pod": "x", "command": "outer lock"}], "post": [release]}
     hooks = pod_hooks.combine(profile, found)
     assert [h["name"] for h in hooks["pre"]] == ["profile pre-hook 1", "sf/db-0 pre-hook"]
     assert [h["name"] for h in hooks["post"]] == ["sf/db-0 post-hook", "release"]
