@@ -152,7 +152,8 @@ def main():
                       "age_command": os.path.join(bin_dir, "age")}
             for label, date in (("first", 1717236000), ("second", 1717322400), ("noop", None)):
                 if date:
-                    run_module("bup_save", {"repository": repo, "branch": "sf", "staging": staging, "date": date},
+                    run_module("bup_save", {"repository": repo, "branch": "sf", "staging": staging, "date": date,
+                                             "manifest": "MANIFEST.json"},
                                env)
                 result, wall = run_module("bup_offsite", common, env)
                 rows[label].append({"wall": wall, "module": result["seconds"], "sent": result["uploaded_bytes"],
