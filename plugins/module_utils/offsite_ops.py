@@ -391,10 +391,11 @@ def run_pull(params, check_mode=False):
         raise OffsiteError("there is no offsite copy here: no {0} under the prefix".format(plan_mod.INDEX_KEY),
                            **store.where(plan_mod.INDEX_KEY))
     parent = os.path.dirname(target)
-    if not os.path.isdir(parent):
+    if not os.path.isdir(parent) and not check_mode:
         os.makedirs(parent, 0o700)
     start = time.time()
-    work = tempfile.mkdtemp(prefix=".statesafe-pull-", dir=parent)
+    # Beside the target, so the finished repository is renamed into place on the same filesystem.
+    work = tempfile.mkdtemp(prefix=".statesafe-pull-", dir=None if check_mode else parent)
     try:
         index = _read_index(store, params, work)
         missing = plan_mod.missing_objects(index, remote)
@@ -443,8 +444,8 @@ def _run(argv, what, env=None, input_data=None):
         raise OffsiteError("cannot run {0} for {1}: {2}".format(argv[0], what, exc))
     out, err = process.communicate(input_data)
     if process.returncode != 0:
-        raise OffsiteError("{0} failed: {1} exited {2}: {3}".format(what, " ".join(argv[:3]), process.returncode,
-                                                                     err.decode("utf-8", "replace").strip()[-1000:]))
+        text = err.decode("utf-8", "replace").strip()[-1000:]
+        raise OffsiteError("{0} failed: {1} exited {2}: {3}".format(what, " ".join(argv[:3]), process.returncode, text))
     return out
 
 

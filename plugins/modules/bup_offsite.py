@@ -23,7 +23,7 @@ description:
     file is decrypted and checked against the sha256 the index recorded, every ref's object must be found,
     and only then is the repository moved into place. Restore from it with M(statesafe.backup.bup_restore).
   - V(list) shows what the copy holds; with O(identity_file), also its branches and completeness markers.
-  - A push without recipients is refused: archives hold Secrets and are never sent in plain text.
+  - A push without recipients is refused. Archives hold Secrets and are never sent in plain text.
   - See docs/offsite.md for keys, layout and restoring on a bare machine.
 extends_documentation_fragment:
   - statesafe.backup.bup_repository

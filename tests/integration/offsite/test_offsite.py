@@ -116,6 +116,10 @@ def test_push_list_unchanged_pull_restore(run_module, minio, offsite, age_key, r
     other = tmp_path / "other-machine"
     (other / "home").mkdir(parents=True)
     env = {"HOME": str(other / "home"), "BUP_DIR": str(other / "home" / "nonexistent")}
+    planned = run_module("bup_offsite", operation="pull", check=True, env=env,
+                         **offsite.args(repository=str(other / "bup"), identity_file=str(identity)))
+    assert not planned.failed and planned["changed"] and set(planned["downloaded"]) == set(first["uploaded"])
+    assert sorted(p.name for p in other.iterdir()) == ["home"], "check mode wrote nothing"
     pulled = run_module("bup_offsite", operation="pull", env=env,
                         **offsite.args(repository=str(other / "bup"), identity_file=str(identity)))
     assert not pulled.failed, pulled.get("msg")
@@ -179,8 +183,8 @@ def test_push_without_a_key_is_refused(run_module, minio, offsite, repo_path, tm
     assert minio.objects(offsite.bucket) == {}
 
 
-def test_failures_are_clear_and_leave_the_local_repository_untouched(run_module, minio, offsite, age_key,
-                                                                    repo_path, tmp_path, offsite_bin):
+def test_failures_are_clear_and_leave_the_local_repository_untouched(
+        run_module, minio, offsite, age_key, repo_path, tmp_path, offsite_bin):
     identity, recipient = age_key
     save(repo_path, tmp_path / "staging", "a1", "2024-06-01 10:00")
     before = snapshot(repo_path)
