@@ -224,23 +224,18 @@ error_location:
 """
 
 import json
-import traceback
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
     AnsibleK8SModule,
 )
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
-    CoreException,
-)
 from ansible_collections.statesafe.backup.plugins.module_utils.connection import (
-    get_client,
     module_argument_spec,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     StatesafeError,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.kube_api import (
-    KubeApi,
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s_module import (
+    run_k8s_module,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.manifest import (
     load_yaml,
@@ -281,26 +276,26 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def _read_archived(objects):
+def _read_archived(objects, namespace):
     archived = {}
     for obj in objects:
         try:
             with open(obj["path"], "rb") as handle:
                 archived[object_key(obj["kind"], obj["name"])] = load_yaml(handle.read())
         except (OSError, IOError, ValueError) as exc:
-            raise StatesafeError("cannot read the archived object: {0}".format(exc), kind=obj["kind"],
-                                 name=obj["name"], path=obj["path"])
+            raise StatesafeError("cannot read the archived object: {0}".format(exc), namespace=namespace,
+                                 kind=obj["kind"], name=obj["name"], path=obj["path"])
     return archived
 
 
-def _read_artifacts(path):
+def _read_artifacts(path, namespace):
     if not path:
         return []
     try:
         with open(path, "rb") as handle:
             return json.loads(handle.read().decode("utf-8")).get("artifacts") or []
     except (OSError, IOError, ValueError) as exc:
-        raise StatesafeError("cannot read the manifest: {0}".format(exc), path=path)
+        raise StatesafeError("cannot read the manifest: {0}".format(exc), namespace=namespace, path=path)
 
 
 def _list_live(api, namespace, objects, components):
@@ -309,7 +304,7 @@ def _list_live(api, namespace, objects, components):
         if (obj["api_version"], obj["kind"]) not in kinds:
             kinds.append((obj["api_version"], obj["kind"]))
     if any(component.get("statefulset") for component in components) and \
-            not any(kind == WORKLOAD_KIND for _, kind in kinds):
+            WORKLOAD_KIND not in [pair[1] for pair in kinds]:
         kinds.append(("apps/v1", WORKLOAD_KIND))
     live = {}
     for api_version, kind in kinds:
@@ -319,28 +314,26 @@ def _list_live(api, namespace, objects, components):
     return live, len(kinds)
 
 
+def plan_restore(api, params, want_diff):
+    """The module's work: read the archive's objects and manifest, list the namespace, decide."""
+    namespace = params["namespace"]
+    check_policies(params["policy"], params["policy_by_kind"])
+    archived = _read_archived(params["objects"], namespace)
+    artifacts = _read_artifacts(params["manifest"], namespace)
+    live, requests = _list_live(api, namespace, params["objects"], params["components"])
+    plan = build_plan(params["objects"], archived, live, params["components"], artifacts, params["policy"],
+                      params["policy_by_kind"], want_diff=want_diff)
+    result = dict(changed=plan.pop("would_change"), list_requests=requests, **plan)
+    if not want_diff:
+        result.pop("diff")
+    return result
+
+
 def main():
     module = AnsibleK8SModule(argument_spec=module_argument_spec(ARGUMENT_SPEC), supports_check_mode=True)
-    params = module.params
-    try:
-        check_policies(params["policy"], params["policy_by_kind"])
-        archived = _read_archived(params["objects"])
-        artifacts = _read_artifacts(params["manifest"])
-        api = KubeApi(get_client(module))
-        live, requests = _list_live(api, params["namespace"], params["objects"], params["components"])
-        plan = build_plan(params["objects"], archived, live, params["components"], artifacts, params["policy"],
-                          params["policy_by_kind"], want_diff=module._diff)
-        result = dict(changed=plan.pop("would_change"), list_requests=requests, **plan)
-    except StatesafeError as exc:
-        location = dict(exc.location)
-        location.setdefault("namespace", params["namespace"])
-        message = str(exc) if "namespace" in exc.location else "{0} (namespace={1})".format(exc, params["namespace"])
-        module.fail_json(msg=message, exception=traceback.format_exc(), error_location=location)
-    except CoreException as exc:
-        module.fail_json(msg="cannot connect to the API server: {0}".format(exc), exception=traceback.format_exc())
-    if not module._diff:
-        result.pop("diff")
+    result = run_k8s_module(module, lambda _client, api: plan_restore(api, module.params, module._diff))
     module.exit_json(**result)
+
 
 if __name__ == "__main__":
     main()
