@@ -5,6 +5,7 @@
 #   make test          everything CI runs: unit tests, sanity, lint, cluster, integration tests
 #   make cluster       bring the local cluster up (builds what is missing; prints the kubeconfig)
 #   make cluster-down  stop it; `make cluster-reset` also deletes its state
+#   make molecule      the roles' molecule scenario (molecule/default) against the local cluster
 #
 # Nothing is built inside the work tree: binaries, images and the virtualenv are
 # cached under ~/.cache/statesafe, keyed by version.
@@ -62,6 +63,12 @@ offsite-tools:  ## MinIO and age for the offsite tests, built from the Go module
 integration: cluster offsite-tools
 	STATESAFE_KUBECONFIG="$$($(CLUSTER) kubeconfig)" \
 	  "$$(tests/venv.sh)/bin/python" -m pytest -q tests/integration
+
+# `make integration` runs it too (tests/integration/roles/test_molecule.py is the wrapper).
+.PHONY: molecule
+molecule: cluster
+	STATESAFE_KUBECONFIG="$$($(CLUSTER) kubeconfig)" \
+	  "$$(tests/venv.sh)/bin/python" -m pytest -q tests/integration/roles/test_molecule.py
 
 .PHONY: test
 test: unit sanity integration
