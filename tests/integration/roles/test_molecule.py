@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from role_helpers import REPO, namespace_exists
+from role_helpers import REPO, namespace_exists, sample
 
 NS = "sf-molecule"
 
@@ -24,8 +24,12 @@ def test_molecule_default_scenario(kubeconfig, core, tmp_path):
                ANSIBLE_COLLECTIONS_PATH=os.environ["STATESAFE_COLLECTIONS_ROOT"],
                PATH=bindir + os.pathsep + os.environ.get("PATH", ""),
                MOLECULE_EPHEMERAL_DIRECTORY=str(tmp_path / "molecule"), ANSIBLE_NOCOLOR="1", NO_COLOR="1")
-    run = subprocess.run([str(Path(bindir) / "molecule"), "test", "--scenario-name", "default"], cwd=REPO,
-                         env=env, capture_output=True, text=True, check=False, timeout=1800)
+    try:
+        run = subprocess.run([str(Path(bindir) / "molecule"), "test", "--scenario-name", "default"], cwd=REPO,
+                             env=env, capture_output=True, text=True, check=False, timeout=2400)
+    finally:  # molecule's own cleanup does not run when it is killed
+        if namespace_exists(core, NS):
+            sample(kubeconfig, NS, "destroy")
     output = run.stdout + run.stderr
     fatal = "\n".join(line[:2000] for line in output.splitlines() if line.startswith("fatal:"))
     assert run.returncode == 0, fatal + "\n...\n" + output[-4000:]
