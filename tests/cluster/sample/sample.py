@@ -130,7 +130,7 @@ password = conf["keystore"]["password"]
 # Key pairs for several projects of the gerrit connection (secrets and SSH) and a tenant SSH key,
 # created by Zuul's KeyStorage exactly as the scheduler creates them; existing keys are kept.
 ZUUL_SEED = ZUUL_CONNECT + r"""
-from zuul.lib.keystorage import KeyStorage
+from zuul.lib.keystorage import KeyStorage, OIDCSigningKeys
 zk = ZooKeeperClient.fromConfig(conf); zk.connect()
 keystore = KeyStorage(zk, password=password, start_cache=False)
 for project in %(projects)r:
@@ -138,6 +138,9 @@ for project in %(projects)r:
     keystore.getProjectSSHKeys("gerrit", project)
 for tenant in %(tenants)r:
     keystore.getTenantSSHKeys(tenant)
+# Zuul creates this (empty) znode whenever a KeyStorage starts its OIDC cache, as every zuul-admin
+# export-keys does; made here, the znode count no longer depends on whether an export has run yet.
+zk.client.ensure_path(OIDCSigningKeys.OIDC_ROOT_PATH)
 zk.disconnect()
 """
 ZUUL_PROJECTS = ("config", "sf-jobs", "zuul-jobs", "org/project-a", "org/project-b", "org/project-c")
