@@ -1,8 +1,8 @@
 """Restore policies, check mode, readiness and the oldest of several archives, against the local cluster.
 
 The sample Software Factory stack is deployed and seeded in its own namespace (`sf-restore`) and
-backed up three times through playbooks/backup.yml, with a change to the data before the second
-and the third backup. Then, in order (each test starts from what the previous one left):
+backed up ARCHIVES times through playbooks/backup.yml, with a change to the data (a row and a
+Secret) before each backup after the first. Then, in order (each test starts from what the previous one left):
 
 - the namespace is lost and the OLDEST archive is restored: the fingerprint equals the first one;
 - on the running stack, the default policy and a per-kind `fail` refuse and change nothing;
@@ -22,8 +22,10 @@ import base64
 import json
 import subprocess
 import sys
+import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -31,6 +33,7 @@ from kubernetes import client
 from role_helpers import (
     ANSIBLE_PLAYBOOK,
     PLAYBOOKS,
+    SAMPLE,
     PlaybookRun,
     mariadb,
     namespace_exists,
@@ -40,6 +43,7 @@ from role_helpers import (
 )
 
 NS = "sf-restore"
+ARCHIVES = 2  # 3 works the same; each backup costs minutes on the shared 2-core machine
 CHANGED_SECRET = "zuul-db"
 SF_GROUP, SF_VERSION, SF_PLURAL, SF_NAME = "sf.softwarefactory-project.io", "v1", "softwarefactories", "my-sf"
 PLAN_TASK = "Plan | what the restore does with each object, volume and dump (the policy of each kind)"
@@ -56,13 +60,28 @@ def state(core: client.CoreV1Api, apps: client.AppsV1Api, custom: client.CustomO
             if (item.metadata.labels or {}).get("app.kubernetes.io/part-of") == "softwarefactory":
                 found[f"{kind}/{item.metadata.name}"] = (item.metadata.uid, item.metadata.resource_version)
     for item in custom.list_namespaced_custom_object(SF_GROUP, SF_VERSION, NS, SF_PLURAL)["items"]:
-        found["SoftwareFactory/" + item["metadata"]["name"]] = (item["metadata"]["uid"],
-                                                               item["metadata"]["resourceVersion"])
+        metadata = item["metadata"]
+        found["SoftwareFactory/" + metadata["name"]] = (metadata["uid"], metadata["resourceVersion"])
     return found
 
 
+def fingerprint(kubeconfig: str) -> tuple[str, dict]:
+    """The sample's fingerprint and its parts (sample.sh fingerprint --verbose prints them on stderr)."""
+    env = dict(os.environ, KUBECONFIG=kubeconfig, SAMPLE_NAMESPACE=NS,
+               KUBECTL=str(Path(kubeconfig).parent / "bin" / "kubectl"))
+    run = subprocess.run([str(SAMPLE), "fingerprint", "--verbose"], env=env, capture_output=True, text=True,
+                         check=False)
+    assert run.returncode == 0, f"sample.sh fingerprint ({NS}) failed:\n{run.stderr[-3000:]}"
+    parts = dict(line.strip().split(": ", 1) for line in run.stderr.splitlines() if line.startswith("  ") and ": " in line)
+    return run.stdout.strip(), parts
+
+
+def differing(parts: dict, expected: dict) -> list:
+    return sorted(key for key in set(parts) | set(expected) if parts.get(key) != expected.get(key))
+
+
 def uids(snapshot: dict) -> dict:
-    return {key: uid for key, (uid, _) in snapshot.items()}
+    return {key: value[0] for key, value in snapshot.items()}
 
 
 def secret_password(core: client.CoreV1Api) -> str:
@@ -98,29 +117,31 @@ def apis(api_client, core, apps):
 
 @pytest.fixture(scope="module")
 def history(kubeconfig, core, kubectl, tmp_path_factory):
-    """Three complete archives of the stack, each with different data; the namespace is deleted at the end."""
+    """ARCHIVES complete archives of the stack, each with different data; the namespace is deleted at the end."""
     tmp = tmp_path_factory.mktemp("restore-policy")
     try:
         sample(kubeconfig, NS, "deploy")
         sample(kubeconfig, NS, "seed")
-        fingerprints, commits, passwords = [], [], []
-        for number in range(3):
+        fingerprints, parts, commits, passwords = [], [], [], []
+        for number in range(ARCHIVES):
             if number:
                 add_row(kubectl, 990000 + number)
                 change_secret(core, f"changed-before-backup-{number}")
-            fingerprints.append(sample(kubeconfig, NS, "fingerprint"))
+            value, value_parts = fingerprint(kubeconfig)
+            fingerprints.append(value)
+            parts.append(value_parts)
             passwords.append(secret_password(core))
             run = playbook("backup.yml", kubeconfig, tmp, NS, staging=str(tmp / "staging"))
             assert run.rc == 0, run.failures or run.output[-4000:]
             commits.append(run.stats["statesafe_backup"]["commit"])
-        assert len(set(fingerprints)) == 3 and len(set(commits)) == 3
-        yield {"tmp": tmp, "fingerprints": fingerprints, "commits": commits, "passwords": passwords}
+        assert len(set(fingerprints)) == ARCHIVES and len(set(commits)) == ARCHIVES
+        yield {"tmp": tmp, "fingerprints": fingerprints, "parts": parts, "commits": commits, "passwords": passwords}
     finally:
         sample(kubeconfig, NS, "destroy")
         assert not namespace_exists(core, NS)
 
 
-def test_restore_the_oldest_of_three_archives(history, kubeconfig, core):
+def test_restore_the_oldest_of_several_archives(history, kubeconfig, core):
     sample(kubeconfig, NS, "destroy")
     assert not namespace_exists(core, NS)
     oldest = history["commits"][0]
@@ -130,8 +151,9 @@ def test_restore_the_oldest_of_three_archives(history, kubeconfig, core):
     assert summary["commit"] == oldest
     assert set(summary["actions"].values()) == {"create"}
     assert set(summary["data_actions"].values()) == {"restore"}
-    assert sample(kubeconfig, NS, "fingerprint") == history["fingerprints"][0]
     assert secret_password(core) == history["passwords"][0]
+    value, parts = fingerprint(kubeconfig)
+    assert value == history["fingerprints"][0], differing(parts, history["parts"][0])
     assert history["passwords"][0] not in run.output, "a Secret value appeared in the playbook output"
 
 
@@ -139,8 +161,8 @@ def test_refusal_and_check_mode_change_nothing(history, kubeconfig, core, kubect
     # A Secret and data changed after the backup, for check mode to show.
     add_row(kubectl, 991000)
     change_secret(core, "changed-after-backup")
-    before, fingerprint = state(*apis), sample(kubeconfig, NS, "fingerprint")
-    assert fingerprint != history["fingerprints"][0]
+    before, current = state(*apis), sample(kubeconfig, NS, "fingerprint")
+    assert current != history["fingerprints"][0]
 
     refused = restore(kubeconfig, history, archive=history["commits"][0][:12])
     assert refused.rc != 0
@@ -178,19 +200,19 @@ def test_refusal_and_check_mode_change_nothing(history, kubeconfig, core, kubect
     assert check.stats["statesafe_restore"]["check_mode"] is True
     # Nothing changed in the cluster, and check mode leaves no staging tree behind.
     assert state(*apis) == before
-    assert sample(kubeconfig, NS, "fingerprint") == fingerprint
+    assert sample(kubeconfig, NS, "fingerprint") == current
     assert sorted((history["tmp"] / "restore").iterdir()) == staged
 
 
 def test_skip_keeps_what_exists(history, kubeconfig, core, apis):
-    before, fingerprint = state(*apis), sample(kubeconfig, NS, "fingerprint")
+    before, current = state(*apis), sample(kubeconfig, NS, "fingerprint")
     run = restore(kubeconfig, history, archive=history["commits"][0][:12], policy="skip")
     assert run.rc == 0, run.failures or run.output[-4000:]
     summary = run.stats["statesafe_restore"]
     assert set(summary["actions"].values()) == {"skip"} and set(summary["data_actions"].values()) == {"skip"}
     assert secret_password(core) == "changed-after-backup"
     assert state(*apis) == before
-    assert sample(kubeconfig, NS, "fingerprint") == fingerprint != history["fingerprints"][0]
+    assert sample(kubeconfig, NS, "fingerprint") == current != history["fingerprints"][0]
 
 
 def test_update_brings_objects_and_data_back_in_place(history, kubeconfig, core, apis):
@@ -201,7 +223,8 @@ def test_update_brings_objects_and_data_back_in_place(history, kubeconfig, core,
     assert set(summary["actions"].values()) == {"update"}
     assert set(summary["data_actions"].values()) == {"overwrite"}
     assert secret_password(core) == history["passwords"][0]
-    assert sample(kubeconfig, NS, "fingerprint") == history["fingerprints"][0]
+    value, parts = fingerprint(kubeconfig)
+    assert value == history["fingerprints"][0], differing(parts, history["parts"][0])
     assert uids(state(*apis)) == uids(before)
 
 
@@ -247,7 +270,8 @@ def test_recreate_gives_new_objects_and_waits_for_readiness(history, kubeconfig,
     assert all(after[key][0] != before[key][0] for key in before), "recreate kept an object's uid"
     assert set(run.stats["statesafe_restore"]["actions"].values()) == {"recreate"}
     assert secret_password(core) == history["passwords"][0]
-    assert sample(kubeconfig, NS, "fingerprint") == history["fingerprints"][0]
+    value, parts = fingerprint(kubeconfig)
+    assert value == history["fingerprints"][0], differing(parts, history["parts"][0])
 
 
 def test_readiness_timeout_names_the_object(history, kubeconfig, apis):
@@ -262,4 +286,3 @@ def test_readiness_timeout_names_the_object(history, kubeconfig, apis):
     assert after["SoftwareFactory/" + SF_NAME][0] != before["SoftwareFactory/" + SF_NAME][0]
     del after["SoftwareFactory/" + SF_NAME], before["SoftwareFactory/" + SF_NAME]
     assert after == before
-
