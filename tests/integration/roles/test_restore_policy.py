@@ -100,7 +100,7 @@ def add_row(kubectl, row_id: int) -> None:
 def task_result(run: PlaybookRun, name: str) -> dict:
     for play in run.document.get("plays", []):
         for task in play.get("tasks", []):
-            if task["task"]["name"] == name:
+            if task["task"]["name"] in (name, "statesafe.backup.restore : " + name):
                 return task["hosts"]["localhost"]
     raise AssertionError(f"task {name!r} did not run; tasks: {run.task_names()}")
 
