@@ -501,6 +501,37 @@ def fetch(k8s_client, target, paths, staging, timeout, owner):
     return received
 
 
+# The API server can end an exec stream before it has passed on all of stdout and still send the
+# exit status Success (kubernetes/kubernetes#124571; seen here under load): the pod's tar finished,
+# the tail of its output was lost in transit. Such a copy is repeated, at most this many times.
+LOST_TAIL_RETRIES = 2
+
+
+def lost_tail(exc):
+    """True when a StreamError is a cut after the pod's command reported success."""
+    details = getattr(exc, "details", None) or {}
+    return bool(details.get("status_arrived")) and '"Success"' in (details.get("status") or "")
+
+
+def fetch_retrying(fetch_once, paths, staging, retries=LOST_TAIL_RETRIES):
+    """fetch_once(paths, attempt_dir) again, in a fresh directory, while the tail was lost in transit.
+
+    Returns ({relpath: Received}, retries used). Any other failure, or a lost tail
+    after the last retry, is raised as it came.
+    """
+    attempt = 0
+    while True:
+        attempt_dir = os.path.join(staging, "attempt-{0}".format(attempt))
+        os.mkdir(attempt_dir, 0o700)
+        try:
+            return fetch_once(paths, attempt_dir), attempt
+        except StreamError as exc:
+            if attempt >= retries or not lost_tail(exc):
+                raise
+            shutil.rmtree(attempt_dir, ignore_errors=True)
+            attempt += 1
+
+
 def _status_after_error(session):
     try:
         while session.read_stdout():
@@ -739,7 +770,7 @@ def _receive_failure(target, status, stderr):
 
 # -- the two directions ---------------------------------------------------------------
 
-def copy_summary(plan, started, transferred_files, transferred_bytes, changed):
+def copy_summary(plan, started, transferred_files, transferred_bytes, changed, stream_retries=0):
     duration = time.monotonic() - started
     ignored = plan.ignored[:IGNORED_REPORT_LIMIT]
     return {
@@ -755,6 +786,7 @@ def copy_summary(plan, started, transferred_files, transferred_bytes, changed):
         "ignored_count": len(plan.ignored),
         "duration": round(duration, 3),
         "throughput": int(transferred_bytes / duration) if duration > 0 else 0,
+        "stream_retries": stream_retries,
         "plan": plan.summary(),
     }
 
@@ -779,10 +811,12 @@ def copy_from_pod(k8s_client, target, local_root, excludes, check_mode, timeout,
         os.makedirs(parent, 0o755)
     staging = tempfile.mkdtemp(dir=parent, prefix=".{0}.statesafe-incoming-".format(os.path.basename(local_root)))
     try:
-        received = {}
+        received, retries = {}, 0
         if plan.transfer:
             sums = RemoteSums(k8s_client, target, plan.transfer, timeout)  # hashes while tar streams
-            received = fetch(k8s_client, target, plan.transfer, staging, timeout, owner)
+            received, retries = fetch_retrying(
+                lambda paths, directory: fetch(k8s_client, target, paths, directory, timeout, owner),
+                plan.transfer, staging)
             try:
                 check_received(received, sums.result())
             except VerificationFailed as exc:
@@ -794,7 +828,7 @@ def copy_from_pod(k8s_client, target, local_root, excludes, check_mode, timeout,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     transferred = sum(r.size for r in received.values())
-    return copy_summary(plan, started, len(received), transferred, True)
+    return copy_summary(plan, started, len(received), transferred, True, retries)
 
 
 def copy_to_pod(k8s_client, target, local_root, excludes, check_mode, timeout, same_owner):

@@ -197,6 +197,14 @@ throughput:
   returned: success
   type: int
   sample: 310000000
+stream_retries:
+  description:
+    - How many times the transfer from the pod was repeated because the API server ended the stream
+      before all of the pod's output arrived although C(tar) in the pod reported success
+      (kubernetes/kubernetes#124571). At most 2; a copy cut a third time fails, naming the cut.
+  returned: success
+  type: int
+  sample: 0
 plan:
   description: Counts of what the comparison found, before anything was done.
   returned: success

@@ -1,6 +1,7 @@
 import io
 import os
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -336,3 +337,60 @@ class TestStreamCutDiagnostics:
         assert "closed by the server, close code 1006" in text
         assert "pod stderr: tar: oops" in text
         assert error.location["path"] == "/data"
+
+
+# -- a stream whose tail was lost after the pod reported success -------------------------
+
+_SUCCESS = '{"metadata":{},"status":"Success"}'
+
+
+def _cut(status_arrived=True, status=_SUCCESS):
+    return pv_copy.StreamError("tar stream ended early", details={"status_arrived": status_arrived,
+                                                                   "status": status if status_arrived else None})
+
+
+def test_lost_tail_only_when_the_pod_said_success():
+    assert pv_copy.lost_tail(_cut())
+    assert not pv_copy.lost_tail(_cut(status_arrived=False))
+    assert not pv_copy.lost_tail(_cut(status='{"status":"Failure","reason":"NonZeroExitCode"}'))
+    assert not pv_copy.lost_tail(pv_copy.StreamError("no details"))
+
+
+def test_fetch_retrying_repeats_a_lost_tail_in_a_fresh_directory(tmp_path):
+    attempts = []
+
+    def fetch_once(paths, directory):
+        attempts.append(directory)
+        (Path(directory) / "0").write_bytes(b"partial")
+        if len(attempts) < 3:
+            raise _cut()
+        return {"a": "received"}
+
+    received, retries = pv_copy.fetch_retrying(fetch_once, ["a"], str(tmp_path))
+    assert received == {"a": "received"} and retries == 2
+    assert len(set(attempts)) == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["attempt-2"], "failed attempts' files are removed"
+
+
+def test_fetch_retrying_gives_up_after_the_last_retry(tmp_path):
+    calls = []
+
+    def fetch_once(paths, directory):
+        calls.append(directory)
+        raise _cut()
+
+    with pytest.raises(pv_copy.StreamError, match="ended early"):
+        pv_copy.fetch_retrying(fetch_once, ["a"], str(tmp_path), retries=2)
+    assert len(calls) == 3
+
+
+def test_fetch_retrying_never_repeats_other_failures(tmp_path):
+    calls = []
+
+    def fetch_once(paths, directory):
+        calls.append(directory)
+        raise _cut(status_arrived=False)
+
+    with pytest.raises(pv_copy.StreamError):
+        pv_copy.fetch_retrying(fetch_once, ["a"], str(tmp_path))
+    assert len(calls) == 1
