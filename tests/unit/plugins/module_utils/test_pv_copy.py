@@ -345,8 +345,8 @@ _SUCCESS = '{"metadata":{},"status":"Success"}'
 
 
 def _cut(status_arrived=True, status=_SUCCESS):
-    return pv_copy.StreamError("tar stream ended early", details={"status_arrived": status_arrived,
-                                                                   "status": status if status_arrived else None})
+    details = {"status_arrived": status_arrived, "status": status if status_arrived else None}
+    return pv_copy.StreamError("tar stream ended early", details=details)
 
 
 def test_lost_tail_only_when_the_pod_said_success():
