@@ -19,10 +19,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 
 STUB = """#!{python}
-import json, os, sys
+import json, os, sys, time
 store_path = os.environ["ZUUL_STUB_STORE"]
 store = json.load(open(store_path)) if os.path.exists(store_path) else {{}}
 command, *args = sys.argv[1:]
+# ZUUL_STUB_HANG="export-keys:before,import-keys:after": never exit, before or after doing the work (the real
+# zuul-admin retries its ZooKeeper connection forever, and can stay alive after its work is done).
+hang = dict(item.split(":") for item in os.environ.get("ZUUL_STUB_HANG", "").split(",") if item)
+if hang.get(command) == "before":
+    time.sleep(3600)
 if command == "export-keys":
     # Like zuul-admin: O_CREAT | O_WRONLY, no O_TRUNC.
     with open(os.open(args[-1], os.O_CREAT | os.O_WRONLY, 0o600), "w") as f:
@@ -37,6 +42,8 @@ elif command == "import-keys":
     json.dump(store, open(store_path, "w"))
 else:
     sys.exit("unknown command " + command)
+if hang.get(command) == "after":
+    time.sleep(3600)
 """
 
 
@@ -139,3 +146,44 @@ def test_restore_keeps_and_names_keys_not_in_the_backup(component, pod):
 def test_restore_refuses_input_that_is_not_an_export(component, pod):
     run = pod(component["restore_command"], stdin=b'{"keys": {"/keyst')
     assert run.returncode != 0
+
+
+# A stalled zuul-admin is stopped after ZUUL_ADMIN_TIMEOUT seconds (240 in the pod); 2 here.
+def test_backup_keeps_a_complete_export_whose_writer_did_not_exit(component, pod):
+    pod.store.write_text(json.dumps(BACKUP))
+    run = pod(component["command"], ZUUL_STUB_HANG="export-keys:after", ZUUL_ADMIN_TIMEOUT="2")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"keys": BACKUP}
+    assert b"wrote a complete export but did not exit within 2 s; stopped it" in run.stderr
+    assert not list(pod.tmp.iterdir())
+
+
+def test_backup_fails_clearly_when_export_never_writes(component, pod):
+    pod.store.write_text(json.dumps(BACKUP))
+    run = pod(component["command"], ZUUL_STUB_HANG="export-keys:before", ZUUL_ADMIN_TIMEOUT="2")
+    assert run.returncode == 124
+    assert run.stdout == b""
+    assert b"did not finish within 2 s and wrote no complete export" in run.stderr
+    assert not list(pod.tmp.iterdir())
+
+
+def test_restore_proves_an_import_that_did_not_exit(component, pod):
+    run = pod(component["restore_command"], stdin=json.dumps({"keys": BACKUP}).encode(),
+              ZUUL_STUB_HANG="import-keys:after", ZUUL_ADMIN_TIMEOUT="2")
+    assert run.returncode == 0, run.stderr
+    assert b"import-keys did not exit within 2 s" in run.stderr
+    assert b"all 3 keys of the backup are in ZooKeeper as backed up" in run.stderr
+
+
+def test_restore_fails_when_a_stalled_import_imported_nothing(component, pod):
+    run = pod(component["restore_command"], stdin=json.dumps({"keys": BACKUP}).encode(),
+              ZUUL_STUB_HANG="import-keys:before", ZUUL_ADMIN_TIMEOUT="2")
+    assert run.returncode != 0
+    assert b"lacks 3 and has 0 different of the backup's 3 keys" in run.stderr
+
+
+def test_restore_is_not_proven_when_the_check_export_never_writes(component, pod):
+    run = pod(component["restore_command"], stdin=json.dumps({"keys": BACKUP}).encode(),
+              ZUUL_STUB_HANG="export-keys:before", ZUUL_ADMIN_TIMEOUT="2")
+    assert run.returncode != 0
+    assert b"wrote no complete export within 2 s: the import is not proven" in run.stderr
