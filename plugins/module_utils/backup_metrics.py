@@ -279,3 +279,18 @@ def notification(run, host=None, secrets=()):
 def should_notify(notify_on, status):
     """notify_on: failure (default), always or never."""
     return notify_on == "always" or (notify_on == "failure" and status != "success")
+
+
+def mail_text(document):
+    """The notification as a plain-text mail: (subject, body). Built from the webhook document, so the same values
+    are masked in it."""
+    lines = [document["summary"] + ".", ""]
+    for label, key in (("Profile", "profile"), ("Namespace", "namespace"), ("Host", "host"),
+                       ("Failed step", "failed_step"), ("Failed task", "failed_task"), ("Reason", "reason"),
+                       ("Archive", "commit")):
+        if document.get(key):
+            lines.append("{0}: {1}".format(label, document[key]))
+    if document.get("steps"):
+        lines += ["", "Steps:"] + ["  {0}: {1}".format(s["step"], s["status"]) for s in document["steps"]]
+    lines += ["", "-- ", "statesafe.backup (docs/operations.md: metrics, alerts and notifications)"]
+    return "[statesafe] " + document["summary"], "\n".join(lines) + "\n"

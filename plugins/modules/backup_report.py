@@ -24,6 +24,8 @@ description:
     last success time stays).
   - With O(webhook_url), POSTs a JSON document (status, profile, namespace, failed step and task, reason, steps)
     when O(notify_on) says so; values in O(secrets) are masked in it.
+  - With O(mail_to), sends the same notification as a plain-text mail through the SMTP server O(mail_host), under
+    the same O(notify_on) condition (plain SMTP, STARTTLS or TLS; login only when O(mail_username) is set).
   - Everything that can be delivered is delivered; the task then fails naming each destination that failed, unless
     O(fail_on_delivery_error=false).
 options:
@@ -107,6 +109,33 @@ options:
     description: Verify TLS certificates of the Pushgateway and the webhook.
     type: bool
     default: true
+  mail_to:
+    description: Recipients of the notification mail; empty means no mail.
+    type: list
+    elements: str
+    default: []
+  mail_from:
+    description: The sender address of the notification mail.
+    type: str
+    default: statesafe-backup@localhost
+  mail_host:
+    description: The SMTP server (required with O(mail_to)).
+    type: str
+  mail_port:
+    description: The SMTP server's port; 0 picks 25, or 465 with O(mail_security=tls).
+    type: int
+    default: 0
+  mail_security:
+    description: C(none) (plain SMTP, for a relay on the same host or network), C(starttls) or C(tls).
+    type: str
+    choices: [none, starttls, tls]
+    default: none
+  mail_username:
+    description: Log in to the SMTP server as this user (after STARTTLS or over TLS).
+    type: str
+  mail_password:
+    description: The SMTP password for O(mail_username).
+    type: str
   fail_on_delivery_error:
     description: Fail the task when the textfile, the push or the webhook could not be delivered.
     type: bool
@@ -136,6 +165,11 @@ EXAMPLES = r"""
     textfile_directory: /var/lib/prometheus/node-exporter
     pushgateway_url: http://pushgateway.monitoring:9091
     webhook_url: "{{ lookup('ansible.builtin.env', 'STATESAFE_WEBHOOK') }}"
+    mail_to: [oncall@example.com]
+    mail_host: smtp.example.com
+    mail_security: starttls
+    mail_username: statesafe
+    mail_password: "{{ lookup('ansible.builtin.env', 'STATESAFE_SMTP_PASSWORD') }}"
 """
 
 RETURN = r"""
@@ -163,8 +197,12 @@ notified:
   description: Whether the webhook accepted the notification.
   returned: always
   type: bool
+mailed:
+  description: Whether the SMTP server accepted the notification mail for every recipient.
+  returned: always
+  type: bool
 notification:
-  description: The JSON document sent (or that would be sent) to the webhook.
+  description: The JSON document sent (or that would be sent) to the webhook; the mail carries the same values.
   returned: always
   type: dict
 errors:
@@ -176,9 +214,12 @@ errors:
 
 import json
 import os
+import smtplib
 import socket
+import ssl
 import tempfile
 import time
+from email.message import EmailMessage
 from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.basic import AnsibleModule
@@ -206,6 +247,13 @@ ARGUMENT_SPEC = dict(
     secrets=dict(type="list", elements="str", default=[], no_log=True),
     timeout=dict(type="int", default=10),
     validate_certs=dict(type="bool", default=True),
+    mail_to=dict(type="list", elements="str", default=[]),
+    mail_from=dict(type="str", default="statesafe-backup@localhost"),
+    mail_host=dict(type="str"),
+    mail_port=dict(type="int", default=0),
+    mail_security=dict(type="str", choices=["none", "starttls", "tls"], default="none"),
+    mail_username=dict(type="str"),
+    mail_password=dict(type="str", no_log=True),
     fail_on_delivery_error=dict(type="bool", default=True),
 )
 
@@ -240,7 +288,46 @@ def _http(url, method, body, headers, params):
         return str(getattr(exc, "reason", exc)), None
 
 
+def _mail(document, params):
+    """Send the notification mail; returns None or the reason it was not accepted."""
+    subject, body = bm.mail_text(document)
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = params["mail_from"]
+    message["To"] = ", ".join(params["mail_to"])
+    message.set_content(body)
+    security = params["mail_security"]
+    port = params["mail_port"] or (465 if security == "tls" else 25)
+    context = ssl.create_default_context()
+    if not params["validate_certs"]:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    try:
+        if security == "tls":
+            server = smtplib.SMTP_SSL(params["mail_host"], port, timeout=params["timeout"], context=context)
+        else:
+            server = smtplib.SMTP(params["mail_host"], port, timeout=params["timeout"])
+        try:
+            if security == "starttls":
+                server.starttls(context=context)
+            if params["mail_username"]:
+                server.login(params["mail_username"], params["mail_password"] or "")
+            refused = server.send_message(message)
+        finally:
+            try:
+                server.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+    except (smtplib.SMTPException, OSError) as exc:
+        return str(exc) or exc.__class__.__name__
+    if refused:
+        return "refused recipients: " + ", ".join(sorted(refused))
+    return None
+
+
 def report(params, check_mode):
+    if params["mail_to"] and not params["mail_host"]:
+        raise ValueError("mail_to is set but mail_host is not: name the SMTP server that sends the notification mail")
     run = {
         "profile": params["profile"], "namespace": params["namespace"], "status": params["status"],
         "started": params["started"], "finished": params["finished"] or time.time(),
@@ -251,7 +338,7 @@ def report(params, check_mode):
     }
     labels = {"profile": params["profile"], "namespace": params["namespace"]}
     result = {"status": params["status"], "textfile": None, "pushed": False, "push_url": None, "notified": False,
-              "errors": [], "changed": False}
+              "mailed": False, "errors": [], "changed": False}
     previous = {}
     name = bm.textfile_name(params["profile"], params["namespace"])
     directory = params["textfile_directory"]
@@ -292,11 +379,18 @@ def report(params, check_mode):
             result["errors"].append("webhook on {0}: {1}".format(host, error))
         else:
             result["notified"] = result["changed"] = True
+    if params["mail_to"] and bm.should_notify(params["notify_on"], params["status"]) and not check_mode:
+        error = _mail(result["notification"], params)
+        if error:
+            result["errors"].append("mail via {0}: {1}".format(params["mail_host"], error))
+        else:
+            result["mailed"] = result["changed"] = True
     return result
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
+                           required_by={"mail_username": ["mail_password"]})
     try:
         result = report(module.params, module.check_mode)
     except (IOError, OSError, ValueError) as exc:
