@@ -1,4 +1,4 @@
-"""The single-entry-point roles (backup, restore, verify, report): argument_specs and defaults agree,
+"""The single-entry-point roles (backup, restore, verify, report, schedule): argument_specs and defaults agree,
 variables are prefixed, every own variable the tasks read is declared, main's tasks are tagged."""
 
 import re
@@ -14,6 +14,7 @@ OUTPUTS = {
     "restore": {"restore_summary"},
     "verify": {"verify_summary", "verify_result"},
     "report": {"report_summary", "report_result"},
+    "schedule": set(),
 }
 ROLES = sorted(OUTPUTS)
 

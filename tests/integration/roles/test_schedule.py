@@ -1,0 +1,233 @@
+"""playbooks/schedule.yml against the local cluster: the in-cluster CronJob backs up, its archive restores.
+
+The sample stack runs in namespace `sf-schedule` (deleted at the end, whatever happened). The schedule is
+created there by playbooks/schedule.yml with the runner image (tests/cluster/images/runner.sh), the API
+address pods must use in this cluster (no kube-proxy) and the restore identity. Then:
+
+- the backup's ServiceAccount has rights in its namespace only, and none it does not need: no Secret of
+  another namespace, no namespace list, no delete of a Secret here; the ConfigMap holds no secret value,
+  the run reads it from the Secret through its environment;
+- a Job created from the CronJob (`kubectl create job --from=cronjob/...`) completes; the archive is in the
+  repository on the volume, complete (the list playbook run in-cluster from the same volume); the pod log
+  holds the run's set_stats summary and no Secret value;
+- the application is destroyed (its objects and volumes; the schedule's volume, ServiceAccounts and Roles
+  stay) and a restore Job (the restore ServiceAccount, `statesafe.backup.restore` from the same volume)
+  brings it back: the sample's fingerprint equals the one taken before the backup;
+- two forced runs started together: one completes, the other waits for the run lock
+  (schedule_lock_timeout) and fails naming the holder, the other run's pod.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from role_helpers import PART_OF, REPO, namespace_exists, playbook, sample
+
+NS = "sf-schedule"
+NAME = "statesafe-backup"
+RESTORE_SA = NAME + "-restore"
+SECRET = "statesafe-schedule-test"
+SECRET_VALUE = "s3cr3t-value-never-in-logs-7f1c"
+RUNNER_SH = REPO / "tests" / "cluster" / "images" / "runner.sh"
+# Pods reach the API server here: the local cluster has no kube-proxy (tests/cluster/cluster.sh).
+API_HOST, API_PORT = "10.213.0.1", "6443"
+LOCK_TIMEOUT = 30
+# The machine is slow and shared (2 cores): a backup or restore Job may take many minutes.
+JOB_TIMEOUT = 1800
+
+
+@pytest.fixture(scope="module")
+def runner_image() -> str:
+    if not RUNNER_SH.is_file():
+        pytest.fail(f"{RUNNER_SH} is missing: the runner image cannot be built")
+    run = subprocess.run([str(RUNNER_SH)], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, f"runner.sh failed:\n{run.stderr[-3000:]}"
+    ref = run.stdout.strip().splitlines()[-1].split()[0]
+    assert ref.startswith("localhost/statesafe-runner:"), run.stdout
+    return ref
+
+
+@pytest.fixture(scope="module")
+def batch(api_client) -> client.BatchV1Api:
+    return client.BatchV1Api(api_client)
+
+
+@pytest.fixture(scope="module")
+def scheduled(kubeconfig, core, runner_image, tmp_path_factory):
+    """The seeded sample stack in NS with the schedule; NS is deleted at the end."""
+    tmp = tmp_path_factory.mktemp("schedule")
+    try:
+        sample(kubeconfig, NS, "deploy")
+        sample(kubeconfig, NS, "seed")
+        core.create_namespaced_secret(NS, client.V1Secret(
+            metadata=client.V1ObjectMeta(name=SECRET), string_data={"token": SECRET_VALUE}))
+        run = schedule_playbook(kubeconfig, tmp, runner_image)
+        assert run.rc == 0, run.failures or run.output[-3000:]
+        yield tmp
+    finally:
+        sample(kubeconfig, NS, "destroy")
+        assert not namespace_exists(core, NS)
+
+
+def schedule_playbook(kubeconfig: str, tmp: Path, image: str, **extra):
+    return playbook("schedule.yml", kubeconfig, tmp, NS, **{
+        "schedule_image": image, "schedule_suspend": True, "schedule_api_host": API_HOST,
+        "schedule_api_port": API_PORT, "schedule_volume_init": True, "schedule_volume_size": "2Gi",
+        "schedule_restore_rbac": True, "schedule_lock_timeout": LOCK_TIMEOUT,
+        "schedule_secret_name": SECRET, "schedule_secret_vars": {"statesafe_test_token": "token"},
+        "schedule_resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}, **extra})
+
+
+def can_i(kubectl, verb: str, resource: str, namespace: str | None, account: str = NAME) -> bool:
+    args = ["auth", "can-i", f"--as=system:serviceaccount:{NS}:{account}", verb, resource]
+    run = kubectl(*args, *(["-n", namespace] if namespace else []), check=False)
+    answer = run.stdout.decode().strip()
+    assert answer in ("yes", "no"), (args, answer, run.stderr.decode())
+    return answer == "yes"
+
+
+def job_from_cronjob(api_client, batch, name: str, *, command: list[str] | None = None,
+                     service_account: str | None = None, env: dict[str, str] | None = None) -> None:
+    """A Job from the CronJob's template, as `kubectl create job --from=cronjob/...` makes, with changes."""
+    cronjob = batch.read_namespaced_cron_job(NAME, NS)
+    spec = api_client.sanitize_for_serialization(cronjob.spec.job_template.spec)
+    pod = spec["template"]["spec"]
+    container = pod["containers"][0]
+    if command:
+        container["command"] = command
+    container["env"] = container.get("env", []) + [{"name": k, "value": v} for k, v in (env or {}).items()]
+    if service_account:
+        pod["serviceAccountName"] = service_account
+    batch.create_namespaced_job(NS, {"apiVersion": "batch/v1", "kind": "Job",
+                                     "metadata": {"name": name, "namespace": NS}, "spec": spec})
+
+
+def wait_jobs(batch, names: list[str], timeout: int = JOB_TIMEOUT) -> dict[str, bool]:
+    """{job: succeeded} once every Job has finished."""
+    deadline = time.monotonic() + timeout
+    done: dict[str, bool] = {}
+    while time.monotonic() < deadline:
+        for name in names:
+            if name not in done:
+                status = batch.read_namespaced_job(name, NS).status
+                if status.succeeded or status.failed:
+                    done[name] = bool(status.succeeded)
+        if len(done) == len(names):
+            return done
+        time.sleep(5)
+    pytest.fail(f"Jobs {sorted(set(names) - set(done))} in {NS} did not finish within {timeout}s")
+
+
+def job_pod(core, name: str) -> str:
+    pods = core.list_namespaced_pod(NS, label_selector=f"job-name={name}").items
+    assert len(pods) == 1, [p.metadata.name for p in pods]
+    return pods[0].metadata.name
+
+
+def job_log(core, name: str) -> str:
+    return core.read_namespaced_pod_log(job_pod(core, name), NS, container="backup")
+
+
+def job_seconds(batch, name: str) -> float:
+    status = batch.read_namespaced_job(name, NS).status
+    end = status.completion_time or status.conditions[-1].last_transition_time
+    return (end - status.start_time).total_seconds()
+
+
+def destroy_application(kubectl) -> None:
+    """Everything of the application, its volumes included; the schedule's objects and volume stay."""
+    kubectl("-n", NS, "delete", "softwarefactories,statefulsets,services,secrets,configmaps",
+            "-l", PART_OF, "--wait=true", "--timeout=600s")
+    kubectl("-n", NS, "wait", "--for=delete", "pod", "-l", "app.kubernetes.io/name in (mariadb,zookeeper)",
+            "--timeout=600s", check=False)
+    kubectl("-n", NS, "delete", "pvc", "-l", "app.kubernetes.io/name in (mariadb,zookeeper)",
+            "--wait=true", "--timeout=600s")
+
+
+def test_rights_are_the_backups_in_its_namespace_only(scheduled, kubectl, core, batch):
+    assert can_i(kubectl, "list", "secrets", NS)
+    assert can_i(kubectl, "create", "pods/exec", NS)
+    assert not can_i(kubectl, "list", "secrets", "default")
+    assert not can_i(kubectl, "list", "namespaces", None)
+    assert not can_i(kubectl, "delete", "secrets", NS)
+    assert not can_i(kubectl, "patch", "statefulsets", NS)
+    assert not can_i(kubectl, "create", "rolebindings", NS)
+    # The restore identity may write what a restore writes, still in this namespace only.
+    assert can_i(kubectl, "create", "statefulsets", NS, RESTORE_SA)
+    assert not can_i(kubectl, "create", "statefulsets", "default", RESTORE_SA)
+
+    cronjob = batch.read_namespaced_cron_job(NAME, NS)
+    assert cronjob.spec.concurrency_policy == "Forbid"
+    assert cronjob.spec.job_template.spec.backoff_limit == 0
+    pod = cronjob.spec.job_template.spec.template.spec
+    assert pod.security_context.run_as_non_root and pod.security_context.run_as_user == 1000
+    env = {e.name: e for e in pod.containers[0].env}
+    assert env["STATESAFE_SECRET_STATESAFE_TEST_TOKEN"].value_from.secret_key_ref.name == SECRET
+    config_map = core.read_namespaced_config_map(NAME, NS).data["vars.yml"]
+    assert "statesafe_test_token" in config_map and SECRET_VALUE not in config_map
+
+
+def test_job_from_cronjob_backs_up_and_its_archive_restores(scheduled, kubeconfig, kubectl, core, batch,
+                                                           api_client):
+    before = sample(kubeconfig, NS, "fingerprint")
+
+    kubectl("-n", NS, "create", "job", f"--from=cronjob/{NAME}", "backup-1")
+    assert wait_jobs(batch, ["backup-1"]) == {"backup-1": True}, job_log(core, "backup-1")[-4000:]
+    log = job_log(core, "backup-1")
+    print(f"backup Job: {job_seconds(batch, 'backup-1'):.0f}s")
+    assert "statesafe_backup" in log, log[-3000:]
+    assert SECRET_VALUE not in log
+
+    # The archive is on the volume, complete: the list playbook, in-cluster, from the same volume.
+    job_from_cronjob(api_client, batch, "list-1", command=[
+        "ansible-playbook", "statesafe.backup.list", "-e", "@/etc/statesafe/vars.yml"])
+    assert wait_jobs(batch, ["list-1"]) == {"list-1": True}, job_log(core, "list-1")[-3000:]
+    listing = job_log(core, "list-1")
+    assert "softwarefactory" in listing and "complete" in listing and "INCOMPLETE" not in listing, listing[-3000:]
+
+    destroy_application(kubectl)
+    job_from_cronjob(api_client, batch, "restore-1", service_account=RESTORE_SA, command=[
+        "ansible-playbook", "statesafe.backup.restore", "-e", "@/etc/statesafe/vars.yml",
+        "-e", "staging=/var/lib/statesafe/restore", "-e", "archive=latest"])
+    assert wait_jobs(batch, ["restore-1"]) == {"restore-1": True}, job_log(core, "restore-1")[-4000:]
+    print(f"restore Job: {job_seconds(batch, 'restore-1'):.0f}s")
+    for statefulset in ("mariadb", "zookeeper"):
+        kubectl("-n", NS, "rollout", "status", f"statefulset/{statefulset}", "--timeout=600s")
+    assert sample(kubeconfig, NS, "fingerprint") == before
+
+
+def test_a_second_run_waits_for_the_lock_then_fails_naming_the_holder(scheduled, core, batch, api_client):
+    names = ["locked-a", "locked-b"]
+    for name in names:  # forced: past skip_unchanged and min_interval, both really back up
+        job_from_cronjob(api_client, batch, name, env={"STATESAFE_FORCE": "true"})
+    result = wait_jobs(batch, names)
+    assert sorted(result.values()) == [False, True], {n: job_log(core, n)[-2000:] for n in names}
+    winner = next(n for n, ok in result.items() if ok)
+    loser = next(n for n, ok in result.items() if not ok)
+    log = job_log(core, loser)
+    assert "waiting for the run lock" in log, log[-3000:]
+    assert f"host={job_pod(core, winner)}" in log, log[-3000:]
+    print(f"lock: {winner} {job_seconds(batch, winner):.0f}s, {loser} failed after {job_seconds(batch, loser):.0f}s")
+
+
+def test_state_absent_removes_the_schedule_and_keeps_the_volume(scheduled, kubeconfig, core, batch,
+                                                               api_client):
+    run = playbook("schedule.yml", kubeconfig, scheduled, NS, schedule_state="absent")
+    assert run.rc == 0, run.failures or run.output[-3000:]
+    with pytest.raises(ApiException) as gone:
+        batch.read_namespaced_cron_job(NAME, NS)
+    assert gone.value.status == 404
+    for read in (lambda: core.read_namespaced_config_map(NAME, NS),
+                 lambda: core.read_namespaced_service_account(NAME, NS),
+                 lambda: client.RbacAuthorizationV1Api(api_client).read_namespaced_role(NAME, NS),
+                 lambda: client.RbacAuthorizationV1Api(api_client).read_namespaced_role(RESTORE_SA, NS)):
+        with pytest.raises(ApiException) as gone:
+            read()
+        assert gone.value.status == 404
+    assert core.read_namespaced_persistent_volume_claim(NAME + "-data", NS).status.phase == "Bound"
