@@ -3,6 +3,7 @@
 # k8s.io (the one the CRI plugin and so kubelet use).
 #
 #   import.sh <containerd-socket> [name...]
+#   import.sh <containerd-socket> --archive FILE   (an archive built elsewhere, e.g. by runner.sh)
 #
 # An image whose ref already points at the same config digest (image ID) is
 # left alone, so calling this on every cluster start is cheap.
@@ -43,7 +44,12 @@ import_one() {
   echo "imported $ref $want"
 }
 
-built=$("$here/build.sh" "$@")
+if [ "${1:-}" = --archive ]; then
+  [ $# -eq 2 ] && [ -f "$2" ] || { echo "import: --archive needs one existing file" >&2; exit 2; }
+  built="$(python3 "$here/oci.py" ref "$2") $2"
+else
+  built=$("$here/build.sh" "$@")
+fi
 while read -r ref archive; do
   import_one "$ref" "$archive"
 done <<<"$built"
