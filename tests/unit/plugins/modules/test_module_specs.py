@@ -8,9 +8,10 @@ from ansible_collections.kubernetes.core.plugins.module_utils.args_common import
 from ansible_collections.statesafe.backup.plugins.module_utils import connection, mirror
 from ansible_collections.statesafe.backup.plugins.module_utils import pv_copy
 from ansible_collections.statesafe.backup.plugins.module_utils import resource_export as rx
-from ansible_collections.statesafe.backup.plugins.modules import k8s_pv_copy, quiesce_exec, resource_export
+from ansible_collections.statesafe.backup.plugins.modules import backup_revisions, k8s_pv_copy, quiesce_exec
+from ansible_collections.statesafe.backup.plugins.modules import resource_export
 
-MODULES = [resource_export, quiesce_exec, k8s_pv_copy]
+MODULES = [resource_export, quiesce_exec, k8s_pv_copy, backup_revisions]
 IDS = [m.__name__.rsplit(".", 1)[-1] for m in MODULES]
 
 
