@@ -4,12 +4,15 @@
 """What a backup run reports: Prometheus metrics and a failure notification. Pure functions.
 
 A run is described by a dict (see run_record): profile, namespace, status
-(success or failure), start and end times, the backup summary of a successful
+(success, skipped or failure), start and end times, the backup summary of a successful
 run, the steps done, and for a failed run the failed task and its message.
 
 Metrics (all gauges, labels profile and namespace):
 
-  statesafe_backup_success                         1 when the last run succeeded, 0 when it failed
+  statesafe_backup_success                         1 when the last run succeeded (or was skipped), 0 when it failed
+  statesafe_backup_skipped                         1 when the last run was skipped (unchanged, min_interval), else 0
+  statesafe_backup_last_current_timestamp_seconds  last time the newest complete archive was known current: the end
+                                                   of a successful run, or of a run skipped because nothing changed
   statesafe_backup_last_run_timestamp_seconds      end of the last run
   statesafe_backup_last_success_timestamp_seconds  end of the last successful run
   statesafe_backup_last_failure_timestamp_seconds  end of the last failed run
@@ -21,7 +24,7 @@ Metrics (all gauges, labels profile and namespace):
   statesafe_backup_step_status{step}               1 ok, 0 failed, -1 not run (last run)
   statesafe_backup_step_duration_seconds{step}     per step of the last run that finished it
 
-A failed run knows nothing new about the "last success" metrics: they are
+A failed or skipped run knows nothing new about the "last success" metrics: they are
 carried over from the previous textfile (carry_over) and, on a Pushgateway,
 kept by pushing the failed run with POST, which replaces only the metrics
 pushed.
@@ -39,10 +42,14 @@ PREFIX = "statesafe_backup_"
 
 # Metrics a failed run does not know and carries over from the previous run.
 CARRIED_OVER = ("last_success_timestamp_seconds", "bytes_staged", "bytes_added", "dedup_ratio", "artifacts",
-                "last_failure_timestamp_seconds")
+                "last_failure_timestamp_seconds", "last_current_timestamp_seconds")
 
 HELP = {
-    "success": "1 when the last backup run succeeded (archive saved, validated and marked complete), 0 when it failed.",
+    "success": "1 when the last backup run succeeded (archive saved, validated and marked complete) or was skipped, "
+               "0 when it failed.",
+    "skipped": "1 when the last backup run was skipped (nothing changed, or min_interval), 0 otherwise.",
+    "last_current_timestamp_seconds": "Unix time at which the newest complete archive was last known current (end of "
+                                      "a successful run, or of a run skipped because nothing changed).",
     "last_run_timestamp_seconds": "Unix time at which the last backup run ended.",
     "last_success_timestamp_seconds": "Unix time at which the last successful backup run ended.",
     "last_failure_timestamp_seconds": "Unix time at which the last failed backup run ended.",
@@ -56,14 +63,16 @@ HELP = {
     "step_duration_seconds": "Seconds each step took in the last run.",
 }
 
-ORDER = ("success", "last_run_timestamp_seconds", "last_success_timestamp_seconds", "last_failure_timestamp_seconds",
+ORDER = ("success", "skipped", "last_run_timestamp_seconds", "last_success_timestamp_seconds",
+         "last_current_timestamp_seconds", "last_failure_timestamp_seconds",
          "duration_seconds", "bytes_staged", "bytes_added", "dedup_ratio", "artifacts", "step_status",
          "step_duration_seconds")
 
 # The backup role names its tasks "<Phase> | ..."; the phase says which step failed.
 # Capture tasks ("Capture", and "Dump", "Volume", "Resources" per component) fail the first component not done.
-_PHASES = (("Preflight", "preflight"), ("Lock", "lock"), ("Lease", "lock"), ("Capture", None), ("Dump", None),
-           ("Volume", None), ("Resources", None), ("Manifest", "manifest"), ("Save", "save"),
+_PHASES = (("Preflight", "preflight"), ("Lock", "lock"), ("Lease", "lock"), ("Changes", "lock"), ("Capture", None),
+           ("Dump", None), ("Volume", None), ("Resources", None), ("Manifest", "manifest"), ("Save", "save"),
+           ("State", "save"),
            ("Retention", "retention"), ("Unlock", "unlock"), ("Summary", "summary"))
 
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)\s*$')
@@ -115,6 +124,8 @@ def step_statuses(run):
     order = ["preflight"] + components + tail
     if run["status"] == "success":
         return [(step, 1, (done.get(step) or {}).get("duration")) for step in order]
+    if run["status"] == "skipped":
+        return [(step, 1 if step == "preflight" else -1, None) for step in order]
     failed = failed_step(run.get("failed_task"), components, done)
     if failed not in order:
         # lock comes right after preflight, capture (hooks) right after the components; the rest at the end.
@@ -135,7 +146,8 @@ def step_statuses(run):
 def run_samples(run, previous=None):
     """[(metric suffix, extra labels, value)] for a run; previous: {suffix: value} carried over by a failed run."""
     finished = float(run["finished"])
-    samples = [("success", {}, 1 if run["status"] == "success" else 0),
+    samples = [("success", {}, 0 if run["status"] == "failure" else 1),
+               ("skipped", {}, 1 if run["status"] == "skipped" else 0),
                ("last_run_timestamp_seconds", {}, finished)]
     started = run.get("started")
     duration = max(0.0, finished - float(started)) if started not in (None, "") else None
@@ -150,8 +162,18 @@ def run_samples(run, previous=None):
             ratio = 1.0 - float(added) / staged if staged > 0 else 0.0
             samples.append(("dedup_ratio", {}, round(min(1.0, max(0.0, ratio)), 6)))
         samples.append(("artifacts", {}, int(summary.get("artifacts") or 0)))
+        samples.append(("last_current_timestamp_seconds", {}, finished))
         if (previous or {}).get("last_failure_timestamp_seconds") is not None:
             samples.append(("last_failure_timestamp_seconds", {}, previous["last_failure_timestamp_seconds"]))
+    elif run["status"] == "skipped":
+        # Nothing was saved: the last success's metrics stay; the archive is known current only when every
+        # revision was compared equal (a min_interval skip may have seen changes).
+        current = bool((run.get("summary") or {}).get("unchanged"))
+        for suffix in CARRIED_OVER:
+            if suffix == "last_current_timestamp_seconds" and current:
+                samples.append((suffix, {}, finished))
+            elif (previous or {}).get(suffix) is not None:
+                samples.append((suffix, {}, previous[suffix]))
     else:
         samples.append(("last_failure_timestamp_seconds", {}, finished))
         for suffix in CARRIED_OVER:
@@ -251,8 +273,8 @@ def notification(run, host=None, secrets=()):
     summary = run.get("summary") or {}
     status = run["status"]
     subject = "statesafe backup of {0} in namespace {1} {2}".format(
-        run["profile"], run["namespace"], "succeeded" if status == "success" else "FAILED")
-    if status != "success":
+        run["profile"], run["namespace"], {"success": "succeeded", "skipped": "skipped"}.get(status, "FAILED"))
+    if status == "failure":
         subject += " at step {0}".format(failed[0] if failed else "run")
     document = {
         "source": "statesafe.backup",
@@ -266,7 +288,7 @@ def notification(run, host=None, secrets=()):
         "finished": run["finished"],
         "failed_step": failed[0] if failed else None,
         "failed_task": run.get("failed_task") or None,
-        "reason": _scrub(run.get("error"), secrets) or None,
+        "reason": _scrub(run.get("error") or (summary.get("reason") if status == "skipped" else None), secrets) or None,
         "steps": [{"step": step, "status": {1: "ok", 0: "failed", -1: "not run"}[status_value]}
                   for step, status_value, _seconds in steps],
         "commit": summary.get("commit"),
@@ -278,7 +300,7 @@ def notification(run, host=None, secrets=()):
 
 def should_notify(notify_on, status):
     """notify_on: failure (default), always or never."""
-    return notify_on == "always" or (notify_on == "failure" and status != "success")
+    return notify_on == "always" or (notify_on == "failure" and status == "failure")
 
 
 def mail_text(document):

@@ -20,8 +20,8 @@ description:
     node_exporter's textfile collector, atomically (a temporary file in the same directory, then a rename). A failed
     run carries the last successful run's metrics (last success time, bytes, dedup ratio) over from the previous file.
   - With O(pushgateway_url), pushes them to a Pushgateway under the grouping key job, profile and namespace; with PUT
-    after a success (the group is replaced), with POST after a failure (only the metrics pushed are replaced, so the
-    last success time stays).
+    after a success (the group is replaced), with POST after a failure or a skipped run (only the metrics pushed are
+    replaced, so the last success time stays).
   - With O(webhook_url), POSTs a JSON document (status, profile, namespace, failed step and task, reason, steps)
     when O(notify_on) says so; values in O(secrets) are masked in it.
   - With O(mail_to), sends the same notification as a plain-text mail through the SMTP server O(mail_host), under
@@ -38,10 +38,12 @@ options:
     type: str
     required: true
   status:
-    description: How the run ended.
+    description:
+      - How the run ended. V(skipped) is a run the backup role skipped (nothing changed since the last complete
+        archive, or min_interval): not a failure; the last success's metrics are carried over.
     type: str
     required: true
-    choices: [success, failure]
+    choices: [success, skipped, failure]
   started:
     description: Unix time at which the run started; no duration metric when unset.
     type: float
@@ -229,7 +231,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils import backup_met
 ARGUMENT_SPEC = dict(
     profile=dict(type="str", required=True),
     namespace=dict(type="str", required=True),
-    status=dict(type="str", required=True, choices=["success", "failure"]),
+    status=dict(type="str", required=True, choices=["success", "skipped", "failure"]),
     started=dict(type="float"),
     finished=dict(type="float"),
     summary=dict(type="dict", default={}),

@@ -147,3 +147,49 @@ def test_notification_names_step_and_reason_and_masks_secrets():
 def test_should_notify():
     assert bm.should_notify("failure", "failure") and not bm.should_notify("failure", "success")
     assert bm.should_notify("always", "success") and not bm.should_notify("never", "failure")
+
+
+def skipped_run(unchanged=True, finished=5000.0):
+    reason = "skipped: nothing changed since the last complete archive 4a11d5455a3e of 2026-11-21T10:00:00Z"
+    return {"profile": "softwarefactory", "namespace": "sf", "status": "skipped", "started": finished - 3,
+            "finished": finished, "components": COMPONENTS, "steps": [],
+            "summary": {"skipped": True, "unchanged": unchanged, "reason": reason}}
+
+
+def test_success_marks_the_archive_current():
+    got = values(bm.render(bm.run_samples(success_run()), LABELS))
+    assert got[key("last_current_timestamp_seconds")] == 1042.5
+    assert got[key("skipped")] == 0
+
+
+def test_skipped_unchanged_run_is_no_failure_and_proves_the_archive_current():
+    carried = bm.carry_over(bm.render(bm.run_samples(success_run()), LABELS), LABELS)
+    got = values(bm.render(bm.run_samples(skipped_run(), carried), LABELS))
+    assert got[key("success")] == 1 and got[key("skipped")] == 1
+    assert got[key("last_run_timestamp_seconds")] == 5000
+    # Nothing was saved: the last success and its sizes stay; the archive is known current now.
+    assert got[key("last_success_timestamp_seconds")] == 1042.5
+    assert got[key("bytes_added")] == 250 and got[key("artifacts")] == 7
+    assert got[key("last_current_timestamp_seconds")] == 5000
+    assert got[key("step_status", step="preflight")] == 1
+    assert got[key("step_status", step="mariadb")] == -1 and got[key("step_status", step="save")] == -1
+
+
+def test_interval_skip_that_saw_changes_keeps_the_last_proof():
+    carried = bm.carry_over(bm.render(bm.run_samples(success_run()), LABELS), LABELS)
+    got = values(bm.render(bm.run_samples(skipped_run(unchanged=False), carried), LABELS))
+    assert got[key("skipped")] == 1
+    assert got[key("last_current_timestamp_seconds")] == 1042.5
+    # ... and a failure after it carries that over too.
+    text = bm.render(bm.run_samples(skipped_run(), carried), LABELS)
+    failed = values(bm.render(bm.run_samples(failed_run("Save | x"), bm.carry_over(text, LABELS)), LABELS))
+    assert failed[key("last_current_timestamp_seconds")] == 5000 and failed[key("skipped")] == 0
+
+
+def test_skipped_notification_and_failed_steps_of_new_phases():
+    document = bm.notification(skipped_run())
+    assert document["event"] == "backup_skipped" and document["failed_step"] is None
+    assert document["text"].startswith("statesafe backup of softwarefactory in namespace sf skipped: skipped: nothing")
+    assert not bm.should_notify("failure", "skipped") and bm.should_notify("always", "skipped")
+    assert bm.failed_step("Changes | revisions of the components", COMPONENTS, {}) == "lock"
+    assert bm.failed_step("State | this archive", COMPONENTS, {}) == "save"
