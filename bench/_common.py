@@ -195,7 +195,15 @@ class Recorder(object):
         """[what measure(index) returned] for the runs that did not fail; floats are seconds."""
         good, raw = [], []
         for index in range(self.runs if runs is None else runs):
-            result = measure(index)
+            try:
+                result = measure(index)
+            except RuntimeError as exc:
+                # A baseline (kubectl exec, tar) that failed: recorded like a failed task, left out of the medians.
+                # kubectl exec itself loses a stream's tail at times (kubernetes/kubernetes#124571).
+                raw.append({"failed": True, "msg": str(exc)})
+                self.failures.append(dict(step=step, run=index + 1, msg=str(exc), exception_tail=[]))
+                log("{0} run {1}: FAILED: {2}".format(step, index + 1, exc))
+                continue
             if isinstance(result, TaskRun):
                 raw.append(result.summary(keys))
                 if result.failed:
