@@ -45,7 +45,7 @@ import_one() {
 }
 
 if [ "${1:-}" = --archive ]; then
-  [ $# -eq 2 ] && [ -f "$2" ] || { echo "import: --archive needs one existing file" >&2; exit 2; }
+  if [ $# -ne 2 ] || [ ! -f "$2" ]; then echo "import: --archive needs one existing file" >&2; exit 2; fi
   built="$(python3 "$here/oci.py" ref "$2") $2"
 else
   built=$("$here/build.sh" "$@")
