@@ -62,6 +62,8 @@ def batch(api_client) -> client.BatchV1Api:
 def scheduled(kubeconfig, core, runner_image, tmp_path_factory):
     """The seeded sample stack in NS with the schedule; NS is deleted at the end."""
     tmp = tmp_path_factory.mktemp("schedule")
+    if namespace_exists(core, NS):  # left by an interrupted run: start from nothing
+        sample(kubeconfig, NS, "destroy")
     try:
         sample(kubeconfig, NS, "deploy")
         sample(kubeconfig, NS, "seed")
