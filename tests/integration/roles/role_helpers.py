@@ -73,6 +73,6 @@ def namespace_exists(core: client.CoreV1Api, namespace: str) -> bool:
 
 def mariadb(kubectl, namespace: str, sql: str) -> str:
     """Run SQL as root in the sample's mariadb-0 (password from the container's environment)."""
-    run = kubectl("exec", "-n", namespace, "mariadb-0", "-c", "mariadb", "--", "sh", "-c",
+    run = kubectl("exec", "-i", "-n", namespace, "mariadb-0", "-c", "mariadb", "--", "sh", "-c",
                   'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" exec mariadb -uroot -N -B', input=sql.encode())
     return run.stdout.decode()
