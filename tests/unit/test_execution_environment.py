@@ -109,7 +109,7 @@ def test_collection_definition_matches_the_v1_schema():
 
 def test_base_image_is_pinned(ee):
     name = ee["images"]["base_image"]["name"]
-    repository, _, tag = name.rpartition(":")
+    repository, tag = name.rsplit(":", 1) if ":" in name.rsplit("/", 1)[-1] else (name, "")
     assert "/" in repository and "." in repository.split("/")[0], f"{name}: name the registry"
     assert tag and tag != "latest", f"{name}: pin a tag"
 
