@@ -262,7 +262,6 @@ def decide(state, current, now, namespace, branch="", skip_unchanged=False, min_
     return out
 
 
-
 def read_state(path):
     """(state document or None, problem or None) of the branch's state file; a missing file is no problem."""
     if not path or not os.path.exists(path):

@@ -40,7 +40,7 @@ options:
   status:
     description:
       - How the run ended. V(skipped) is a run the backup role skipped (nothing changed since the last complete
-        archive, or min_interval): not a failure; the last success's metrics are carried over.
+        archive, or min_interval). It is not a failure, and the last success's metrics are carried over.
     type: str
     required: true
     choices: [success, skipped, failure]

@@ -57,8 +57,8 @@ def test_resources_revision_is_order_free_and_sees_every_change():
     renamed = rendered(("ConfigMap/a2.yaml", b"x: 1\n"), ("Secret/b.yaml", b"y: 2\n"))
     found = {rev.resources_revision(r) for r in (base, edited, deleted, added, renamed)}
     assert len(found) == 5
-    lines = "ConfigMap/a.yaml {0}\nSecret/b.yaml {1}\n".format(hashlib.sha256(b"x: 1\n").hexdigest(),
-                                                             hashlib.sha256(b"y: 2\n").hexdigest())
+    lines = "ConfigMap/a.yaml {0}\nSecret/b.yaml {1}\n".format(
+        hashlib.sha256(b"x: 1\n").hexdigest(), hashlib.sha256(b"y: 2\n").hexdigest())
     assert same == "sha256:" + hashlib.sha256(lines.encode()).hexdigest()
 
 
