@@ -19,6 +19,7 @@ address pods must use in this cluster (no kube-proxy) and the restore identity. 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -176,7 +177,7 @@ def test_rights_are_the_backups_in_its_namespace_only(scheduled, kubectl, core, 
 
 
 def test_job_from_cronjob_backs_up_and_its_archive_restores(scheduled, kubeconfig, kubectl, core, batch,
-                                                           api_client):
+                                                            api_client):
     before = sample(kubeconfig, NS, "fingerprint")
 
     kubectl("-n", NS, "create", "job", f"--from=cronjob/{NAME}", "backup-1")
@@ -191,7 +192,8 @@ def test_job_from_cronjob_backs_up_and_its_archive_restores(scheduled, kubeconfi
         "ansible-playbook", "statesafe.backup.list", "-e", "@/etc/statesafe/vars.yml"])
     assert wait_jobs(batch, ["list-1"]) == {"list-1": True}, job_log(core, "list-1")[-3000:]
     listing = job_log(core, "list-1")
-    assert "softwarefactory" in listing and "complete" in listing and "INCOMPLETE" not in listing, listing[-3000:]
+    archives = re.findall(r'"(\d{4}-\d\d-\d\d-\d{6})  [0-9a-f]{12}  \d+  (complete|INCOMPLETE)"', listing)
+    assert len(archives) == 1 and archives[0][1] == "complete", listing[-3000:]
 
     destroy_application(kubectl)
     job_from_cronjob(api_client, batch, "restore-1", service_account=RESTORE_SA, command=[
@@ -219,7 +221,7 @@ def test_a_second_run_waits_for_the_lock_then_fails_naming_the_holder(scheduled,
 
 
 def test_state_absent_removes_the_schedule_and_keeps_the_volume(scheduled, kubeconfig, core, batch,
-                                                               api_client):
+                                                                api_client):
     run = playbook("schedule.yml", kubeconfig, scheduled, NS, schedule_state="absent")
     assert run.rc == 0, run.failures or run.output[-3000:]
     with pytest.raises(ApiException) as gone:
