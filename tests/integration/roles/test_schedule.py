@@ -14,7 +14,10 @@ address pods must use in this cluster (no kube-proxy) and the restore identity. 
   stay) and a restore Job (the restore ServiceAccount, `statesafe.backup.restore` from the same volume)
   brings it back: the sample's fingerprint equals the one taken before the backup;
 - two forced runs started together: one completes, the other waits for the run lock
-  (schedule_lock_timeout) and fails naming the holder, the other run's pod.
+  (schedule_lock_timeout) and fails naming the holder, the other run's pod;
+- schedule_run_now with schedule_wait: the playbook waits for its Job, which (not forced, the last archive
+  younger than schedule_min_interval) is skipped and succeeds;
+- schedule_state absent removes the CronJob, ConfigMap, Roles, bindings and ServiceAccounts, keeps the volume.
 """
 
 from __future__ import annotations
@@ -218,6 +221,20 @@ def test_a_second_run_waits_for_the_lock_then_fails_naming_the_holder(scheduled,
     assert "waiting for the run lock" in log, log[-3000:]
     assert f"host={job_pod(core, winner)}" in log, log[-3000:]
     print(f"lock: {winner} {job_seconds(batch, winner):.0f}s, {loser} failed after {job_seconds(batch, loser):.0f}s")
+
+
+def test_run_now_waits_and_a_run_within_min_interval_is_skipped(scheduled, kubeconfig, core, batch,
+                                                                runner_image):
+    """schedule_run_now + schedule_wait: the Job runs, is waited for, and (not forced) skips as too recent."""
+    run = schedule_playbook(kubeconfig, scheduled, runner_image, schedule_run_now=True, schedule_wait=True,
+                            schedule_wait_timeout=JOB_TIMEOUT)
+    assert run.rc == 0, run.failures or run.output[-3000:]
+    jobs = [job.metadata.name for job in batch.list_namespaced_job(NS).items
+            if job.metadata.name.startswith(NAME + "-now-")]
+    assert len(jobs) == 1, jobs
+    log = job_log(core, jobs[0])
+    assert '"skipped": true' in log and '"skipped_by": "min_interval"' in log, log[-3000:]
+    print(f"run now (skipped): {job_seconds(batch, jobs[0]):.0f}s")
 
 
 def test_state_absent_removes_the_schedule_and_keeps_the_volume(scheduled, kubeconfig, core, batch,
