@@ -6,7 +6,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils import restore_po
 from ansible_collections.statesafe.backup.plugins.modules import restore_plan
 
 DOC = yaml.safe_load(restore_plan.DOCUMENTATION)
-RETURN = yaml.safe_load(restore_plan.RETURN)
+RETURNS = yaml.safe_load(restore_plan.RETURN)
 
 
 def test_options_match_the_spec_and_leave_connection_options_alone():
@@ -31,6 +31,6 @@ def test_returns_what_it_documents():
     component = {"name": "db", "type": "dump", "statefulset": "db", "pod": "db-0", "extension": "sql"}
     plan = restore_policy.build_plan([ref], {"ConfigMap/c": obj}, {}, [component], [], "fail", {}, want_diff=True)
     result = dict(changed=plan.pop("would_change"), list_requests=2, **plan)
-    assert set(result) - {"changed", "diff"} == set(RETURN) - {"error_location"}
-    assert set(RETURN["objects"]["contains"]) <= set(result["objects"][0])
-    assert set(RETURN["data"]["contains"]) <= set(result["data"][0])
+    assert set(result) - {"changed", "diff"} == set(RETURNS) - {"error_location"}
+    assert set(RETURNS["objects"]["contains"]) <= set(result["objects"][0])
+    assert set(RETURNS["data"]["contains"]) <= set(result["data"][0])
