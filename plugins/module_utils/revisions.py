@@ -28,6 +28,7 @@ import os
 import re
 import time
 
+from ansible_collections.statesafe.backup.plugins.module_utils import bup_parse
 from ansible_collections.statesafe.backup.plugins.module_utils import pods as pod_utils
 from ansible_collections.statesafe.backup.plugins.module_utils import quiesce
 from ansible_collections.statesafe.backup.plugins.module_utils import resource_export
@@ -178,14 +179,9 @@ def compare(previous, current):
     return unchanged, changed
 
 
-def marker_ref(branch, commit):
-    """The ref bup_save writes when it marks an archive complete."""
-    return "refs/tags/complete/{0}/{1}".format(branch, commit)
-
-
 def archive_still_complete(repository, branch, commit):
     """Whether the repository still holds the completeness marker of branch/commit (loose or packed ref)."""
-    ref = marker_ref(branch, commit)
+    ref = bup_parse.marker_ref(branch, commit)
     if os.path.isfile(os.path.join(repository, ref)):
         return True
     packed = os.path.join(repository, "packed-refs")
