@@ -23,7 +23,6 @@ address pods must use in this cluster (no kube-proxy) and the restore identity. 
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from pathlib import Path
 
@@ -31,30 +30,26 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from role_helpers import PART_OF, REPO, namespace_exists, playbook, sample
+from role_helpers import PART_OF, namespace_exists, playbook, sample
+from cluster_helpers import wait_until
+from runner_image import runner_image_ref
 
 NS = "sf-schedule"
 NAME = "statesafe-backup"
 RESTORE_SA = NAME + "-restore"
 SECRET = "statesafe-schedule-test"
 SECRET_VALUE = "s3cr3t-value-never-in-logs-7f1c"
-RUNNER_SH = REPO / "tests" / "cluster" / "images" / "runner.sh"
 # Pods reach the API server here: the local cluster has no kube-proxy (tests/cluster/cluster.sh).
 API_HOST, API_PORT = "10.213.0.1", "6443"
-LOCK_TIMEOUT = 30
+# Short: the second of two runs fails on the lock long before the first, which holds it, is done.
+LOCK_TIMEOUT = 5
 # The machine is slow and shared (2 cores): a backup or restore Job may take many minutes.
 JOB_TIMEOUT = 1800
 
 
 @pytest.fixture(scope="module")
-def runner_image() -> str:
-    if not RUNNER_SH.is_file():
-        pytest.fail(f"{RUNNER_SH} is missing: the runner image cannot be built")
-    run = subprocess.run([str(RUNNER_SH)], capture_output=True, text=True, check=False)
-    assert run.returncode == 0, f"runner.sh failed:\n{run.stderr[-3000:]}"
-    ref = run.stdout.strip().splitlines()[-1].split()[0]
-    assert ref.startswith("localhost/statesafe-runner:"), run.stdout
-    return ref
+def runner_image(kubeconfig) -> str:
+    return runner_image_ref(kubeconfig)
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +135,14 @@ def job_log(core, name: str) -> str:
     return core.read_namespaced_pod_log(job_pod(core, name), NS, container="backup")
 
 
+def lease_held(core, name: str) -> bool:
+    """Whether the Job's backup has reached the tasks it runs under the repository's run lease."""
+    try:
+        return "Changes | revisions of the components" in job_log(core, name)
+    except (ApiException, AssertionError):  # no pod yet, or its container not started
+        return False
+
+
 def job_seconds(batch, name: str) -> float:
     status = batch.read_namespaced_job(name, NS).status
     end = status.completion_time or status.conditions[-1].last_transition_time
@@ -211,8 +214,13 @@ def test_job_from_cronjob_backs_up_and_its_archive_restores(scheduled, kubeconfi
 
 def test_a_second_run_waits_for_the_lock_then_fails_naming_the_holder(scheduled, core, batch, api_client):
     names = ["locked-a", "locked-b"]
-    for name in names:  # forced: past skip_unchanged and min_interval, both really back up
-        job_from_cronjob(api_client, batch, name, env={"STATESAFE_FORCE": "true"})
+    # Forced: past skip_unchanged and min_interval, both really back up. The second starts once the first holds
+    # the run lease (its log has reached the tasks run under the lease), so it must wait: started together, the
+    # first could finish inside the second's lock timeout on a quiet machine and both would succeed.
+    job_from_cronjob(api_client, batch, names[0], env={"STATESAFE_FORCE": "true"})
+    wait_until(f"Job {names[0]} holds the run lease", lambda: lease_held(core, names[0]), timeout=JOB_TIMEOUT,
+               interval=2)
+    job_from_cronjob(api_client, batch, names[1], env={"STATESAFE_FORCE": "true"})
     result = wait_jobs(batch, names)
     assert sorted(result.values()) == [False, True], {n: job_log(core, n)[-2000:] for n in names}
     winner = next(n for n, ok in result.items() if ok)
