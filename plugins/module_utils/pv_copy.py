@@ -23,6 +23,7 @@ import hashlib
 import os
 import posixpath
 import shutil
+import stat
 import tarfile
 import tempfile
 import threading
@@ -31,6 +32,7 @@ import time
 from ansible_collections.statesafe.backup.plugins.module_utils import mirror
 from ansible_collections.statesafe.backup.plugins.module_utils import pod_scripts as scripts
 from ansible_collections.statesafe.backup.plugins.module_utils import pods as pod_utils
+from ansible_collections.statesafe.backup.plugins.module_utils import tar_native
 from ansible_collections.statesafe.backup.plugins.module_utils import tar_safety
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     ExecFailed,
@@ -410,6 +412,18 @@ def receive_tar(stream, expected, staging, owner=None, progress=None):
     return received
 
 
+def receive(stream, expected, staging, owner=None, progress=None):
+    """receive_tar's contract, by the fastest means here: GNU tar writes the files when it is installed.
+
+    With GNU tar (tar_native) the files land in staging under their own names;
+    without it, receive_tar numbers them flat. Either way the Received entries
+    say where each file is.
+    """
+    if tar_native.gnu_tar():
+        return tar_native.receive(stream, expected, staging, Received, owner, progress)
+    return receive_tar(stream, expected, staging, owner, progress)
+
+
 def stream_cut_error(exc, target, progress, diagnostics, stderr_text=""):
     """The StreamError for a tar stream that ended early or broke, with what is known about the cut.
 
@@ -482,7 +496,7 @@ def fetch(k8s_client, target, paths, staging, timeout, owner):
         session.send_stdin(listing)
         session.close_stdin()
         try:
-            received = receive_tar(session, paths, staging, owner, progress)
+            received = receive(session, paths, staging, owner, progress)
         except (StreamError, UnsafeArchive) as exc:
             # Prefer the pod's own explanation (tar's error, a kill) when there is one.
             status = _status_after_error(session)
@@ -513,6 +527,10 @@ def lost_tail(exc):
     return bool(details.get("status_arrived")) and '"Success"' in (details.get("status") or "")
 
 
+def attempt_directory(staging, attempt):
+    return os.path.join(staging, "attempt-{0}".format(attempt))
+
+
 def fetch_retrying(fetch_once, paths, staging, retries=LOST_TAIL_RETRIES):
     """fetch_once(paths, attempt_dir) again, in a fresh directory, while the tail was lost in transit.
 
@@ -521,7 +539,7 @@ def fetch_retrying(fetch_once, paths, staging, retries=LOST_TAIL_RETRIES):
     """
     attempt = 0
     while True:
-        attempt_dir = os.path.join(staging, "attempt-{0}".format(attempt))
+        attempt_dir = attempt_directory(staging, attempt)
         os.mkdir(attempt_dir, 0o700)
         try:
             return fetch_once(paths, attempt_dir), attempt
@@ -600,6 +618,20 @@ def _remove(path):
         os.unlink(path)
 
 
+def _mkdir(path):
+    """A new directory, or one GNU tar made as a file's parent in a tree being built (never a link)."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            raise
+
+
+def received_in_place(directory, received):
+    """True when every received file already sits under its own name in directory (tar_native's layout)."""
+    return all(item.staged == os.path.join(directory, relpath) for relpath, item in received.items())
+
+
 def apply_plan(root, plan, source, received, staging, owner):
     """Make root mirror the source: removals, directories, files, links, modes, owners."""
     verified = set()
@@ -608,10 +640,12 @@ def apply_plan(root, plan, source, received, staging, owner):
         _remove(os.path.join(root, relpath))
     for relpath in plan.mkdirs:
         tar_safety.check_real_parents(root, relpath, verified)
-        os.mkdir(os.path.join(root, relpath), 0o700)
+        _mkdir(os.path.join(root, relpath))
     for relpath in plan.transfer:
         tar_safety.check_real_parents(root, relpath, verified)
-        os.replace(received[relpath].staged, os.path.join(root, relpath))
+        path = os.path.join(root, relpath)
+        if received[relpath].staged != path:  # a new tree is built where the files were received
+            os.replace(received[relpath].staged, path)
     for index, relpath in enumerate(plan.links):
         tar_safety.check_real_parents(root, relpath, verified)
         temp = os.path.join(staging, "link-{0}".format(index))
@@ -822,9 +856,17 @@ def copy_from_pod(k8s_client, target, local_root, excludes, check_mode, timeout,
             except VerificationFailed as exc:
                 raise VerificationFailed(exc.message, **target.location(exc.location.get("path")))
         if creating_root:
-            os.makedirs(local_root, LOCAL_ROOT_MODE)
-            os.chmod(local_root, LOCAL_ROOT_MODE)
-        apply_plan(local_root, plan, source, received, staging, owner)
+            # A first copy is built where the files were received and renamed into place whole:
+            # no per-file rename, and no half-built mirror under local_path if anything fails.
+            tree = attempt_directory(staging, retries)
+            if not (received and received_in_place(tree, received)):
+                tree = os.path.join(staging, "tree")
+                os.mkdir(tree, LOCAL_ROOT_MODE)
+            apply_plan(tree, plan, source, received, staging, owner)
+            os.chmod(tree, LOCAL_ROOT_MODE)
+            os.rename(tree, local_root)
+        else:
+            apply_plan(local_root, plan, source, received, staging, owner)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     transferred = sum(r.size for r in received.values())

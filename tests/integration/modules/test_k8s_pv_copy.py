@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import threading
 
 import pytest
@@ -269,3 +270,37 @@ class TestStreamCut:
                                          "local_path": str(local / "err2")})
         assert run.failed and "remote path does not exist" in run.msg and "path=/mnt/claim/no-such-dir" in run.msg
         wait_for(lambda: helper_pods(core, app) == [], 5, "helper pod removal")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs: the pod's /data (3 MB in db/ibdata1 alone) does not fit."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+class TestLocalDiskFull:
+    def test_first_copy_fails_naming_the_path_and_leaves_nothing(self, run_module, app, small_disk):
+        mirror = small_disk / "mirror"
+        run = run_module("k8s_pv_copy", {"namespace": app, "pod": "app", "remote_path": "/data",
+                                         "local_path": str(mirror)})
+        assert run.failed, run
+        assert "No space left on device" in run.msg and str(small_disk) in run.msg, run.msg
+        assert os.listdir(small_disk) == [], "neither a partial mirror nor staging may be left"
+
+    def test_failed_update_keeps_the_old_mirror(self, run_module, kubectl, app, small_disk):
+        mirror = small_disk / "mirror"
+        first = run_module("k8s_pv_copy", {"namespace": app, "pod": "app", "remote_path": "/data",
+                                           "local_path": str(mirror), "exclude": ["ibdata1"]})
+        assert first.rc == 0 and first.changed, first
+        before = local_state(str(mirror))
+        run = run_module("k8s_pv_copy", {"namespace": app, "pod": "app", "remote_path": "/data",
+                                         "local_path": str(mirror)})
+        assert run.failed and "No space left on device" in run.msg, run
+        assert local_state(str(mirror)) == before, "a failed update must leave the previous mirror as it was"
+        assert os.listdir(small_disk) == ["mirror"], "staging left behind"

@@ -7,6 +7,7 @@ import pytest
 
 from ansible_collections.statesafe.backup.plugins.module_utils import mirror
 from ansible_collections.statesafe.backup.plugins.module_utils import pv_copy
+from ansible_collections.statesafe.backup.plugins.module_utils import tar_native
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     InvalidInput,
     StreamError,
@@ -213,6 +214,44 @@ class TestApplyPlan:
         pv_copy.apply_plan(str(root), plan, source, received, str(stage), None)
         assert (root / "ro" / "f").read_bytes() == b"x"
         assert os.stat(str(root / "ro")).st_mode & 0o777 == 0o755
+
+    @pytest.mark.skipif(tar_native.gnu_tar() is None, reason="GNU tar is not installed")
+    def test_a_new_tree_is_built_where_tar_put_the_files(self, tmp_path):
+        tree, stage = tmp_path / "tree", tmp_path / "stage"
+        tree.mkdir()
+        stage.mkdir()
+        data = archive(member("ro/f", data=b"x", mode=0o444, mtime=5), member("top", data=b"t"))
+        received = pv_copy.receive(io.BytesIO(data), ["ro/f", "top"], str(tree))
+        assert pv_copy.received_in_place(str(tree), received)
+        source = {"ro": mirror.Entry("dir", 0, 0, 0o555, 0, 0, None), "empty": mirror.Entry("dir", 0, 0, 0o700, 0, 0, None),
+                  "ro/f": mirror.Entry("file", 1, 5, 0o444, 0, 0, None),
+                  "top": mirror.Entry("file", 1, 0, 0o644, 0, 0, None),
+                  "ln": mirror.Entry("symlink", 0, 0, 0o777, 0, 0, "top")}
+        plan = mirror.plan_mirror(source, {})
+        pv_copy.apply_plan(str(tree), plan, source, received, str(stage), None)
+        assert (tree / "ro" / "f").read_bytes() == b"x" and os.readlink(str(tree / "ln")) == "top"
+        assert (tree / "empty").is_dir()
+        assert os.stat(str(tree / "ro")).st_mode & 0o777 == 0o755, "tar's directory gets the source's mode"
+
+    def test_a_file_where_the_plan_wants_a_directory_is_refused(self, tmp_path):
+        (tmp_path / "d").write_bytes(b"not a dir")
+        with pytest.raises(FileExistsError):
+            pv_copy._mkdir(str(tmp_path / "d"))
+
+
+class TestReceive:
+    def test_gnu_tar_when_there_is_one_else_the_python_writer(self, tmp_path, monkeypatch):
+        data = archive(member("a/b", data=b"1"))
+        native = tmp_path / "native"
+        native.mkdir()
+        if tar_native.gnu_tar() is not None:
+            got = pv_copy.receive(io.BytesIO(data), ["a/b"], str(native))
+            assert got["a/b"].staged == str(native / "a" / "b")
+        monkeypatch.setattr(tar_native, "gnu_tar", lambda: None)
+        flat = tmp_path / "flat"
+        flat.mkdir()
+        got = pv_copy.receive(io.BytesIO(data), ["a/b"], str(flat))
+        assert got["a/b"].staged == str(flat / "0") and not pv_copy.received_in_place(str(flat), got)
 
 
 @pytest.mark.parametrize("text, names", [
