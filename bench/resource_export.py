@@ -2,9 +2,17 @@
 
 In a fresh namespace (always deleted at the end), creates --secrets Secrets
 with parallel API calls, then runs resource_export through ansible-playbook,
---runs times into an empty directory (first export) and --runs times again
-into the last one (nothing changed: changed=false). Reports medians of the
+--runs times into a new, empty directory (first export) and --runs times again
+into the first one (nothing changed: changed=false). Reports medians of the
 task time (goal: at most 5 s) and prints a markdown table on stdout.
+
+FRESH_INODES: no run deletes the files of the run before it; all are removed
+with the work directory at the end. On an ext4 without a journal (this
+project's CI machine) the inode allocator steps over every inode freed in the
+last ~30 s (`recently_deleted()` in fs/ext4/ialloc.c, seen with perf), so
+creating 5,000 files right after deleting 5,000 costs up to ten times the
+kernel time of creating them on a quiet disk: deleting between runs measured
+the previous run's clean-up, not the export. docs/performance.md has the figures.
 """
 
 import base64
@@ -47,8 +55,8 @@ def file_creation_floor(directory, sizes):
     """Seconds to write files of these sizes the way an atomic writer does (mkstemp, write, rename), in plain Python.
 
     Creating files is expensive on some disks; this is the floor any exporter writing one file per object pays here.
+    directory must not exist; it is left in place (see FRESH_INODES).
     """
-    common.fresh_path(directory)
     os.makedirs(directory)
     started = time.monotonic()
     for index, size in enumerate(sizes):
@@ -56,9 +64,7 @@ def file_creation_floor(directory, sizes):
         os.write(fd, b"x" * size)
         os.close(fd)
         os.replace(temp, os.path.join(directory, "{0}.yaml".format(index)))
-    seconds = time.monotonic() - started
-    common.fresh_path(directory)
-    return seconds
+    return time.monotonic() - started
 
 
 def main():
@@ -79,9 +85,8 @@ def main():
         raw["create_seconds"] = round(time.monotonic() - setup, 2)
         common.log("{0} Secrets created in {1} s".format(args.secrets, raw["create_seconds"]))
         ansible = common.Ansible(workdir)
-        dest = os.path.join(workdir, "export")
 
-        def export(profile=None):
+        def export(dest, profile=None):
             run = ansible.run("statesafe.backup.resource_export", {
                 "kubeconfig": args.kubeconfig, "namespace": namespace, "dest": dest,
                 "resources": [{"kind": "Secret"}]}, profile=profile)
@@ -91,19 +96,20 @@ def main():
                     objects, args.secrets))
             return run
 
-        def first_export(_index, profile=None):
-            common.fresh_path(dest)
-            return export(profile)
+        def first_export(index, profile=None):
+            # A new directory each run, the old ones kept until the end: see FRESH_INODES.
+            dest = os.path.join(workdir, "export-{0}".format(index))
+            return export(dest, profile)
 
         first = recorder.repeat("first", first_export, keys=KEYS)
-        again = recorder.repeat("unchanged", lambda i: export(), keys=KEYS)
+        again = recorder.repeat("unchanged", lambda i: export(os.path.join(workdir, "export-0")), keys=KEYS)
         if first:
             sizes = [obj["size"] for obj in first[-1].result["objects"]]
-            recorder.repeat("floor_seconds", lambda i: file_creation_floor(os.path.join(workdir, "floor"), sizes))
+            recorder.repeat("floor_seconds", lambda i: file_creation_floor(os.path.join(workdir, "floor-{0}".format(i)), sizes))
         profile_text = None
         if args.profile:
             profile = os.path.join(workdir, "export.prof")
-            if recorder.repeat("profiled", lambda i: first_export(i, profile), keys=KEYS, runs=1):
+            if recorder.repeat("profiled", lambda i: first_export("profiled", profile), keys=KEYS, runs=1):
                 profile_text = recorder.raw["profile"] = common.print_profile(profile)
                 common.log("profile of one first export:\n" + profile_text)
     raw["total_minutes"] = round((time.monotonic() - started) / 60, 1)
