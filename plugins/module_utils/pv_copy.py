@@ -51,6 +51,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils.helper_pod import
     MOUNT_PATH,
     HelperPod,
 )
+from ansible_collections.statesafe.backup.plugins.module_utils.tar_native import Received
 
 COPY_CHUNK = 1024 * 1024
 TAR_BUFSIZE = 64 * 1024
@@ -135,17 +136,6 @@ def remote_listing(k8s_client, target, timeout, missing_ok=False):
 
 
 # -- receiving (from_pod) ---------------------------------------------------------
-
-class Received(object):
-    __slots__ = ("staged", "size", "sha256", "mtime", "mode")
-
-    def __init__(self, staged, size, sha256, mtime, mode):
-        self.staged = staged
-        self.size = size
-        self.sha256 = sha256
-        self.mtime = mtime
-        self.mode = mode
-
 
 class TarProgress(object):
     """How far a receiving tar stream got: for the error when it is cut."""
@@ -420,7 +410,7 @@ def receive(stream, expected, staging, owner=None, progress=None):
     say where each file is.
     """
     if tar_native.gnu_tar():
-        return tar_native.receive(stream, expected, staging, Received, owner, progress)
+        return tar_native.receive(stream, expected, staging, owner, progress)
     return receive_tar(stream, expected, staging, owner, progress)
 
 

@@ -24,6 +24,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import errno
 import fcntl
 import hashlib
@@ -71,17 +72,21 @@ def gnu_tar():
 
 # -- headers --------------------------------------------------------------------
 
-class Header(object):
-    __slots__ = ("name", "mode", "uid", "gid", "size", "mtime", "type")
+# A regular-file member as read from the stream; name is raw bytes.
+Header = collections.namedtuple("Header", "name mode uid gid size mtime type")
 
-    def __init__(self, name, mode, uid, gid, size, mtime, type_):
-        self.name = name
-        self.mode = mode
-        self.uid = uid
-        self.gid = gid
+
+class Received(object):
+    """A file that arrived: where it is staged, its size, sha256 (of the bytes written), mtime and mode."""
+
+    __slots__ = ("staged", "size", "sha256", "mtime", "mode")
+
+    def __init__(self, staged, size, sha256, mtime, mode):
+        self.staged = staged
         self.size = size
+        self.sha256 = sha256
         self.mtime = mtime
-        self.type = type_
+        self.mode = mode
 
 
 def _number(field):
@@ -244,11 +249,10 @@ class Extractor(object):
             text or "no message"), self.directory)
 
 
-def receive(stream, expected, directory, received_type, owner=None, progress=None, tar=None):
+def receive(stream, expected, directory, owner=None, progress=None, tar=None):
     """Read a tar stream of the expected regular files into directory, under their own names.
 
-    Returns {relpath: received_type(staged, size, sha256, mtime, mode)}, the
-    sha256 being of the bytes handed to tar. Same contract as
+    Returns {relpath: Received}, the sha256 being of the bytes handed to tar. Same contract as
     pv_copy.receive_tar: anything but an expected regular file with a safe name,
     sent once, is UnsafeArchive; a stream that ends inside a member, or before
     every expected file arrived, is a StreamError. directory must be new and
@@ -264,7 +268,7 @@ def receive(stream, expected, directory, received_type, owner=None, progress=Non
     extractor = Extractor(directory, owner is not None, tar)
     received = {}
     try:
-        _members(source, first, expected, directory, received_type, extractor, received, progress)
+        _members(source, first, expected, directory, extractor, received, progress)
         extractor.finish()
     except BaseException:
         extractor.abort()
@@ -276,7 +280,7 @@ def receive(stream, expected, directory, received_type, owner=None, progress=Non
     return received
 
 
-def _members(source, block, expected, directory, received_type, extractor, received, progress):
+def _members(source, block, expected, directory, extractor, received, progress):
     long_name = None
     while True:
         if len(block) < BLOCK:
@@ -313,7 +317,7 @@ def _members(source, block, expected, directory, received_type, extractor, recei
         extractor.add(file_header(mirror.encode_name(relpath), mode, header.uid, header.gid, header.size,
                                   header.mtime))
         digest = _copy_data(source, extractor, header.size, relpath, progress)
-        received[relpath] = received_type(os.path.join(directory, relpath), header.size, digest, header.mtime, mode)
+        received[relpath] = Received(os.path.join(directory, relpath), header.size, digest, header.mtime, mode)
         if progress is not None:
             progress.done()
         block = source.take(BLOCK)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import threading
 
 import pytest
@@ -272,19 +271,9 @@ class TestStreamCut:
         wait_for(lambda: helper_pods(core, app) == [], 5, "helper pod removal")
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MiB tmpfs: the pod's /data (3 MB in db/ibdata1 alone) does not fit."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mount)], check=True)
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
-
-
 class TestLocalDiskFull:
+    """small_disk (2 MiB): the pod's /data, 3 MB in db/ibdata1 alone, does not fit."""
+
     def test_first_copy_fails_naming_the_path_and_leaves_nothing(self, run_module, app, small_disk):
         mirror = small_disk / "mirror"
         run = run_module("k8s_pv_copy", {"namespace": app, "pod": "app", "remote_path": "/data",

@@ -235,27 +235,16 @@ def test_killed_run_leaves_nothing_complete_and_the_next_run_recovers_its_lease(
     assert lease(stack["repo"]) is None
 
 
-@pytest.fixture
-def small_staging(tmp_path):
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mount)], check=True)
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
-
-
-def test_full_staging_disk_fails_naming_the_path(stack, small_staging, kubeconfig):
+def test_full_staging_disk_fails_naming_the_path(stack, small_disk, kubeconfig):
     before = repository_state(stack["repo"])
-    staging = small_staging / "softwarefactory"
+    staging = small_disk / "softwarefactory"
 
-    refused = playbook("backup.yml", kubeconfig, stack["tmp"], NS, staging=str(small_staging))
+    refused = playbook("backup.yml", kubeconfig, stack["tmp"], NS, staging=str(small_disk))
     assert refused.rc != 0
     text = message(refused)
     assert f"bytes free at {staging}" in text and "backup_min_free_bytes" in text, text
 
-    full = playbook("backup.yml", kubeconfig, stack["tmp"], NS, staging=str(small_staging), backup_min_free_bytes=0)
+    full = playbook("backup.yml", kubeconfig, stack["tmp"], NS, staging=str(small_disk), backup_min_free_bytes=0)
     assert full.rc != 0
     text = message(full)
     assert str(staging / "dumps" / "mariadb.sql") in text and "No space left on device" in text, text

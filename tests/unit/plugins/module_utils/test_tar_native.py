@@ -30,7 +30,7 @@ class ShortReads(object):
 
 def receive(data, expected, directory, step=None, **kwargs):
     stream = io.BytesIO(data) if step is None else ShortReads(data, step)
-    return tar_native.receive(stream, expected, str(directory), pv_copy.Received, **kwargs)
+    return tar_native.receive(stream, expected, str(directory), **kwargs)
 
 
 def leftovers(directory):
