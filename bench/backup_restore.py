@@ -9,7 +9,13 @@ deleted at the end), --runs times:
 3. a second backup with nothing changed: time as a ratio of the first (goal <= 0.15)
    and repository growth (goal < 1%);
 4. 1% of the MariaDB rows changed at random, backed up again: repository growth;
-5. the namespace deleted and restored with playbooks/restore.yml (fingerprint checked).
+5. the namespace deleted and restored with playbooks/restore.yml (fingerprint checked);
+6. the floors of any playbook on this machine, in the same run: ansible-playbook of one
+   `debug` task (start-up), a task that runs a module (`ansible.builtin.command: true`),
+   and a task of one of our kubernetes modules (`statesafe.backup.access_check` of one
+   verb); and the least a backup run does (`skip_unchanged=true` with nothing changed:
+   lease, probes, release, report, no archive). They say how far the task count, rather
+   than the data, sets the wall time.
 
 Then, --runs times, the dump layout alone: the old layout (multi-row INSERTs) and the
 profile's layout dumped with `kubectl exec`, saved with bup into fresh repositories,
@@ -52,6 +58,13 @@ SELECT ROW_COUNT();
 """
 # Module results that report the module's own time.
 WORK_KEYS = ("duration", "seconds")
+# Actions that run in the controller's worker process: no module is shipped or started for them.
+CONTROLLER_ACTIONS = frozenset(
+    "ansible.builtin." + name for name in (
+        "assert", "debug", "fail", "set_fact", "set_stats", "include_vars", "include_tasks", "import_tasks",
+        "include_role", "import_role", "validate_argument_spec", "meta", "pause"))
+# Tasks per floor playbook (the per-task figure is (wall - start-up wall) / FLOOR_TASKS).
+FLOOR_TASKS = 10
 
 
 class Stack(object):
@@ -121,10 +134,34 @@ class Playbooks(object):
                 name, done.returncode, done.stdout[-3000:], done.stderr[-3000:])) from exc
         return split(document, wall, done.returncode)
 
+    def floors(self):
+        """Seconds of ansible-playbook with one `debug` task, and per task of a builtin and of one of our k8s modules."""
+        def play(name, tasks):
+            path = os.path.join(self.ansible.workdir, "floor-{0}.yml".format(name))
+            with open(path, "w", encoding="utf-8") as handle:
+                json.dump([{"hosts": "localhost", "connection": "local", "gather_facts": False,
+                            "vars": {"ansible_python_interpreter": sys.executable}, "tasks": tasks}], handle)
+            started = time.monotonic()
+            done = subprocess.run([self.ansible.playbook_bin, path], capture_output=True, text=True, env=self.env,
+                                  check=False)
+            if done.returncode != 0:
+                raise RuntimeError("floor playbook {0} failed:\n{1}".format(name, done.stdout[-2000:]))
+            return time.monotonic() - started
+
+        start = play("start", [{"name": "one debug task", "ansible.builtin.debug": {"msg": "floor"}}])
+        builtin = play("builtin", [{"name": "command", "ansible.builtin.command": "true", "changed_when": False}
+                                   for _ in range(FLOOR_TASKS)])
+        check = {"kubeconfig": self.kubeconfig, "namespace": self.namespace,
+                 "checks": [{"verb": "get", "kind": "ConfigMap"}]}
+        k8s = play("k8s", [{"name": "access_check", "statesafe.backup.access_check": check}
+                           for _ in range(FLOOR_TASKS)])
+        return {"start": start, "builtin_task": (builtin - start) / FLOOR_TASKS,
+                "k8s_task": (k8s - start) / FLOOR_TASKS}
+
 
 def split(document, wall, rc):
     """Where a playbook's wall time went: per phase (task name prefix), modules' own time, Ansible's."""
-    phases, work, tasks, by_kind, failures = {}, 0.0, 0, {}, []
+    phases, work, tasks, by_kind, failures, module_tasks = {}, 0.0, 0, {}, [], 0
     for play in document.get("plays", []):
         for task in play.get("tasks", []):
             name = task["task"]["name"]
@@ -142,12 +179,27 @@ def split(document, wall, rc):
             work += own
             kind = task_kind(result, name)
             by_kind[kind] = by_kind.get(kind, 0.0) + seconds
+            module_tasks += runs_module(task, result)
             if result.get("failed"):
                 failures.append("{0}: {1}".format(name, result.get("msg")))
     stats = document.get("global_custom_stats", {})
     return {"rc": rc, "wall": wall, "phases": phases, "work": work, "tasks": tasks, "by_kind": by_kind,
+            "module_tasks": module_tasks,
             "in_tasks": sum(p["seconds"] for p in phases.values()), "failures": failures,
             "summary": stats.get("statesafe_backup") or stats.get("statesafe_restore") or {}}
+
+
+def runs_module(task, result):
+    """How many module processes a task started: one per loop item that was not skipped, none for controller actions."""
+    action = str(task["task"].get("action") or result.get("action") or "")
+    if not action.startswith("ansible.builtin.") and "." not in action:
+        action = "ansible.builtin." + action
+    if action in CONTROLLER_ACTIONS or result.get("skipped"):
+        return 0
+    items = result.get("results")
+    if isinstance(items, list):
+        return sum(1 for item in items if isinstance(item, dict) and not item.get("skipped"))
+    return 1
 
 
 def task_kind(result, name):
@@ -269,9 +321,9 @@ def one_run(stack, books, workdir, index, record):
     run_dir = os.path.join(workdir, "run-{0}".format(index))
     repo, staging = os.path.join(run_dir, "repo"), os.path.join(run_dir, "staging")
 
-    def backup(label):
+    def backup(label, **variables):
         before = directory_bytes(repo) if os.path.isdir(repo) else 0
-        result = books.run("backup.yml", repository=repo, staging=staging)
+        result = books.run("backup.yml", repository=repo, staging=staging, **variables)
         if result["rc"] != 0:
             raise RuntimeError("{0} backup failed: {1}".format(label, result["failures"]))
         result["repo_bytes_before"] = before
@@ -289,6 +341,13 @@ def one_run(stack, books, workdir, index, record):
     shutil.rmtree(copy)
     common.log("run {0}: bup index + save directly: {1:.2f}s".format(index + 1, record["bup_save_direct"]))
     backup("unchanged")
+    # The least a run does: nothing changed since the archive just made, so skip_unchanged ends it after the probes.
+    backup("skipped", skip_unchanged=True)
+    if not record["skipped"]["summary"].get("skipped"):  # left out of the floor figures, not fatal to the run
+        common.log("run {0}: the skip_unchanged run backed up: {1}".format(
+            index + 1, record["skipped"]["summary"].get("changed")))
+    record["floors"] = books.floors()
+    common.log("run {0} floors: {1}".format(index + 1, json.dumps(record["floors"])))
     record["rows_changed"] = stack.change_one_percent()
     backup("one_percent")
     fingerprint = stack.sample("fingerprint")
@@ -392,7 +451,41 @@ def backup_table(runs):
                 med([growth(r) for r in changed])), "—"],
         ]),
     ]
+    floors = [r["floors"] for r in runs if r.get("floors")]
+    if floors:
+        lines += ["", floor_table(runs, floors, first, direct)]
     return "\n".join(lines)
+
+
+def floor_table(runs, floors, first, direct):
+    """What any playbook costs here, against the overhead budget of the goal."""
+    start = med([f["start"] for f in floors])
+    builtin = med([f["builtin_task"] for f in floors])
+    k8s = med([f["k8s_task"] for f in floors])
+    modules = med([r["module_tasks"] for r in first])
+    lower = start + modules * builtin
+    skipped = [(r["skipped"], r["first"]) for r in runs if r.get("skipped", {}).get("summary", {}).get("skipped")]
+    rows = [
+        ["ansible-playbook of one `debug` task (start-up, parsing, one controller action)", "{0:.2f} s".format(start)],
+        ["one more task that runs a module (`ansible.builtin.command: true`)", "{0:.2f} s".format(builtin)],
+        ["one more task of our kubernetes module (`access_check`, one verb; imports the kubernetes client)",
+         "{0:.2f} s".format(k8s)],
+        ["the goal's budget for orchestration: {0} x direct bup save".format(GOAL_OVERHEAD),
+         "{0:.2f} s".format(GOAL_OVERHEAD * direct)],
+        ["module processes started by the first backup", "{0:.0f}".format(modules)],
+        ["lower bound of their orchestration: start-up + each at the price of `command: true`",
+         "{0:.1f} s = {1:.1f}x direct bup save".format(lower, lower / direct)],
+    ]
+    if skipped:
+        wall = med([s["wall"] for s, _ in skipped])
+        rows.append(["the least a backup run does: `skip_unchanged=true`, nothing changed (lease, probes, release, "
+                     "report; no archive)", "{0:.1f} s = {1:.2f} of the first backup ({2:.0f} tasks)".format(
+                         wall, med([s["wall"] / f["wall"] for s, f in skipped]), med([s["tasks"] for s, _ in skipped]))])
+    return "\n".join([
+        "### Floors, measured in the same runs",
+        "",
+        common.markdown_table(["measurement (median)", "seconds"], rows),
+    ])
 
 
 def restore_table(runs):
