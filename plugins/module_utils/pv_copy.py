@@ -18,7 +18,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import collections
 import hashlib
 import os
 import posixpath
@@ -51,13 +50,8 @@ from ansible_collections.statesafe.backup.plugins.module_utils.helper_pod import
     MOUNT_PATH,
     HelperPod,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.tar_native import Received
 
-COPY_CHUNK = 1024 * 1024
 TAR_BUFSIZE = 64 * 1024
-# What the reader may run ahead of the staging writer: memory stays flat whatever the volume.
-WRITER_QUEUE_BYTES = 32 * 1024 * 1024
-WRITER_QUEUE_ITEMS = 4096
 LOCAL_ROOT_MODE = 0o700
 IGNORED_REPORT_LIMIT = 100
 
@@ -163,255 +157,13 @@ class TarProgress(object):
         self.path_done = True
 
 
-class _WriterQueue(object):
-    """Hand-over from the stream reader to the staging writer, bounded in bytes and items."""
-
-    def __init__(self, max_bytes, max_items):
-        self.max_bytes = max_bytes
-        self.max_items = max_items
-        self._items = collections.deque()
-        self._bytes = 0
-        self._cond = threading.Condition()
-        self._stopped = False
-
-    def put(self, item, size):
-        """Queue item; False when the consumer stopped (the caller then asks it why)."""
-        with self._cond:
-            while self._items and not self._stopped and (
-                    self._bytes + size > self.max_bytes or len(self._items) >= self.max_items):
-                self._cond.wait()
-            if self._stopped:
-                return False
-            self._items.append((item, size))
-            self._bytes += size
-            self._cond.notify()
-            return True
-
-    def get(self):
-        """The next item, or None once stopped."""
-        with self._cond:
-            while not self._items and not self._stopped:
-                self._cond.wait()
-            if self._stopped:
-                return None
-            item, size = self._items.popleft()
-            self._bytes -= size
-            self._cond.notify()
-            return item
-
-    def stop(self):
-        with self._cond:
-            self._stopped = True
-            self._items.clear()
-            self._bytes = 0
-            self._cond.notify_all()
-
-
-_END = object()
-
-
-class _OpenFile(object):
-    __slots__ = ("relpath", "staged", "fd", "digest")
-
-    def __init__(self, relpath, staged, fd):
-        self.relpath = relpath
-        self.staged = staged
-        self.fd = fd
-        self.digest = hashlib.sha256()
-
-
-class StagingWriter(object):
-    """Creates, writes, hashes and closes the staged files in a thread of its own.
-
-    The reader (network, frames, tar headers) and the disk (file creation is
-    what costs most on ext4) overlap instead of taking turns. The queue between
-    them is bounded, so memory does not grow with the volume. The writer hashes
-    what it writes: the sha256 is of the bytes that went to disk.
-    """
-
-    def __init__(self, set_owner, max_bytes=WRITER_QUEUE_BYTES, max_items=WRITER_QUEUE_ITEMS):
-        self._set_owner = set_owner
-        self._queue = _WriterQueue(max_bytes, max_items)
-        self.received = {}
-        self.error = None
-        self._thread = threading.Thread(target=self._run, name="statesafe-staging-writer")
-        self._thread.daemon = True
-        self._thread.start()
-
-    # -- reader side ----------------------------------------------------------
-
-    def _put(self, item, size=0):
-        if not self._queue.put(item, size):
-            self._thread.join()
-            self._raise_error()
-            raise StreamError("the staging writer stopped")
-
-    def _raise_error(self):
-        if self.error is not None:
-            raise self.error  # pylint: disable=raising-bad-type
-
-    def start_file(self, relpath, staged):
-        self._put(("open", relpath, staged))
-
-    def write(self, data):
-        self._put(("data", data), len(data))
-
-    def end_file(self, size, mode, uid, gid, mtime):
-        self._put(("close", size, mode, uid, gid, mtime))
-
-    def whole_file(self, relpath, staged, data, mode, uid, gid, mtime):
-        """A file that arrived in one piece: one hand-over instead of three."""
-        self._put(("whole", relpath, staged, data, mode, uid, gid, mtime), len(data))
-
-    def finish(self):
-        """Wait until everything queued is on disk; {relpath: Received}. Raises the writer's error."""
-        self._put(_END)
-        self._thread.join()
-        self._raise_error()
-        return self.received
-
-    def abort(self):
-        """Stop without finishing: the file being written is closed, nothing more is created."""
-        self._queue.stop()
-        self._thread.join()
-
-    # -- writer thread ----------------------------------------------------------
-
-    def _run(self):
-        current = None  # the _OpenFile being written in pieces
-        try:
-            while True:
-                item = self._queue.get()
-                if item is None or item is _END:
-                    return
-                op = item[0]
-                if op == "data":
-                    current.digest.update(item[1])
-                    _write_all(current.fd, item[1])
-                elif op == "open":
-                    current = _OpenFile(item[1], item[2], os.open(item[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-                elif op == "close":
-                    done, current = current, None
-                    self._close(done.relpath, done.staged, done.fd, done.digest, *item[1:])
-                else:  # whole
-                    _op, relpath, staged, data, mode, uid, gid, mtime = item
-                    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                    try:
-                        _write_all(fd, data)
-                    except BaseException:
-                        os.close(fd)
-                        raise
-                    self._close(relpath, staged, fd, hashlib.sha256(data), len(data), mode, uid, gid, mtime)
-        except BaseException as exc:  # pylint: disable=broad-except
-            # Handed to the reader, which raises it: nothing is lost in the thread.
-            self.error = exc
-            self._queue.stop()
-        finally:
-            if current is not None:
-                os.close(current.fd)
-
-    def _close(self, relpath, staged, fd, digest, size, mode, uid, gid, mtime):
-        try:
-            if self._set_owner:
-                os.fchown(fd, uid, gid)
-            os.fchmod(fd, mode)
-            os.utime(fd, (mtime, mtime))
-        finally:
-            os.close(fd)
-        self.received[relpath] = Received(staged, size, digest.hexdigest(), mtime, mode)
-
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def receive_tar(stream, expected, staging, owner=None, progress=None):
-    """Read a tar stream of the expected regular files into staging (flat, numbered files).
-
-    Returns {relpath: Received}. Refuses any member that is not an expected
-    regular file with a safe name; an archive that ends before every expected
-    file arrived is a StreamError. owner: set the tar's numeric owners (root only).
-    progress: a TarProgress updated as members arrive.
-
-    This thread reads and checks the stream; a StagingWriter creates the files.
-    """
-    expected = set(expected)
-    if progress is None:
-        progress = TarProgress(len(expected))
-    checker = tar_safety.MemberChecker(allowed_types=("file",))
-    try:
-        archive = tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFSIZE)
-    except tarfile.ReadError as exc:
-        if not expected:
-            return {}
-        raise StreamError("no tar stream arrived: {0}".format(exc))
-    writer = StagingWriter(owner is not None)
-    seen = set()
-    try:
-        try:
-            while True:
-                member = archive.next()
-                if member is None:
-                    break
-                # Stream mode keeps every TarInfo in members, ~1.5 KiB a file: drop it, we never look back.
-                archive.members = []
-                relpath, _kind = checker.check(member)
-                if relpath not in expected:
-                    raise UnsafeArchive("member that was not asked for", path=relpath)
-                if relpath in seen:
-                    raise UnsafeArchive("member sent twice", path=relpath)
-                seen.add(relpath)
-                progress.start(relpath, member.size)
-                staged = os.path.join(staging, str(len(seen) - 1))
-                mtime = int(member.mtime)
-                mode = mirror.wanted_mode(mirror.Entry("file", member.size, mtime, member.mode, 0, 0, None))
-                source = archive.extractfile(member)
-                if member.size <= COPY_CHUNK:
-                    data = source.read(member.size) if member.size else b""
-                    progress.add(len(data))
-                    if len(data) != member.size:
-                        raise StreamError("stream ended inside the file ({0} of {1} bytes)".format(
-                            len(data), member.size), path=relpath)
-                    writer.whole_file(relpath, staged, data, mode, member.uid, member.gid, mtime)
-                else:
-                    writer.start_file(relpath, staged)
-                    count = 0
-                    while count < member.size:
-                        chunk = source.read(min(COPY_CHUNK, member.size - count))
-                        if not chunk:
-                            raise StreamError("stream ended inside the file ({0} of {1} bytes)".format(
-                                count, member.size), path=relpath)
-                        count += len(chunk)
-                        progress.add(len(chunk))
-                        writer.write(chunk)
-                    writer.end_file(count, mode, member.uid, member.gid, mtime)
-                progress.done()
-        except (tarfile.TarError, EOFError) as exc:
-            raise StreamError("tar stream ended early or is corrupt after {0} of {1} files: {2}".format(
-                progress.files, len(expected), exc))
-        received = writer.finish()
-    except BaseException:
-        writer.abort()
-        raise
-    missing = sorted(expected - set(received))
-    if missing:
-        raise StreamError("tar stream ended early: {0} of {1} files missing, first {2}".format(
-            len(missing), len(expected), missing[0]))
-    return received
-
-
 def receive(stream, expected, staging, owner=None, progress=None):
-    """receive_tar's contract, by the fastest means here: GNU tar writes the files when it is installed.
+    """The expected regular files of a tar stream, checked and written into staging under their own names.
 
-    With GNU tar (tar_native) the files land in staging under their own names;
-    without it, receive_tar numbers them flat. Either way the Received entries
-    say where each file is.
+    tar_native reads and checks the stream; GNU tar writes the files when it is
+    installed, a Python writer thread otherwise. {relpath: Received}.
     """
-    if tar_native.gnu_tar():
-        return tar_native.receive(stream, expected, staging, owner, progress)
-    return receive_tar(stream, expected, staging, owner, progress)
+    return tar_native.receive(stream, expected, staging, owner, progress)
 
 
 def stream_cut_error(exc, target, progress, diagnostics, stderr_text=""):

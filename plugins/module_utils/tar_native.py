@@ -1,9 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: statesafe.backup contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Receive a tar stream of regular files: checked here, written by GNU tar.
+"""Receive a tar stream of regular files: checked here, written by GNU tar (or a Python writer).
 
-Why: creating files from Python (pv_copy.receive_tar, tarfile + a writer
+Why: creating files from Python (file_writer, a writer
 thread) costs about 0.4 ms of CPU per file on top of the kernel's own work, and
 on a machine whose two cores also carry the exec stream that made a first copy
 of 50,000 small files three times slower than `kubectl exec tar` (docs/performance.md).
@@ -17,7 +17,9 @@ a device, a pax header or a name we did not check. The pod's archive may only
 hold regular files and GNU long-name records; anything else is refused before
 a byte of it is written.
 
-When no GNU tar is installed, pv_copy falls back to its Python writer.
+When no GNU tar is installed, file_writer.FileWriter creates the same files
+from a thread: both are sinks of the one reader below, so every check applies
+whichever writes.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -33,6 +35,7 @@ import shutil
 import subprocess
 import tempfile
 
+from ansible_collections.statesafe.backup.plugins.module_utils import file_writer
 from ansible_collections.statesafe.backup.plugins.module_utils import mirror
 from ansible_collections.statesafe.backup.plugins.module_utils import tar_safety
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
@@ -186,7 +189,7 @@ class TarFailed(OSError):
 
 
 class Extractor(object):
-    """A `tar -x` process fed with re-encoded members, in batches."""
+    """A `tar -x` process fed with re-encoded members, in batches: the sink used when GNU tar is installed."""
 
     def __init__(self, directory, same_owner, tar=None):
         self.directory = directory
@@ -201,6 +204,17 @@ class Extractor(object):
             pass
         self._out = []
         self._pending = 0
+
+    def member(self, relpath, mode, uid, gid, size, mtime):
+        self.add(file_header(mirror.encode_name(relpath), mode, uid, gid, size, mtime))
+
+    def data(self, chunk):
+        self.add(chunk)
+
+    def end_member(self, size):
+        pad = padding(size)
+        if pad:
+            self.add(pad)
 
     def add(self, data):
         self._out.append(data)
@@ -252,11 +266,14 @@ class Extractor(object):
 def receive(stream, expected, directory, owner=None, progress=None, tar=None):
     """Read a tar stream of the expected regular files into directory, under their own names.
 
-    Returns {relpath: Received}, the sha256 being of the bytes handed to tar. Same contract as
-    pv_copy.receive_tar: anything but an expected regular file with a safe name,
-    sent once, is UnsafeArchive; a stream that ends inside a member, or before
-    every expected file arrived, is a StreamError. directory must be new and
-    empty (tar creates the parent directories in it).
+    Returns {relpath: Received}, the sha256 being of the bytes handed to the
+    writer. Anything but an expected regular file with a safe name, sent once,
+    is UnsafeArchive; a stream that ends inside a member, or before every
+    expected file arrived, is a StreamError; a file the disk refused is an
+    OSError (TarFailed from GNU tar). directory must be new and empty (the
+    parent directories are created in it). owner: keep the sender's numeric
+    owners (root only). progress: a TarProgress-like object (start, add, done).
+    tar: the GNU tar to run; by default the one found, else the Python writer.
     """
     expected = set(expected)
     source = _Input(stream)
@@ -265,13 +282,17 @@ def receive(stream, expected, directory, owner=None, progress=None, tar=None):
         if not expected:
             return {}
         raise StreamError("no tar stream arrived: empty stream")
-    extractor = Extractor(directory, owner is not None, tar)
+    tar = tar or gnu_tar()
+    if tar:
+        sink = Extractor(directory, owner is not None, tar)
+    else:
+        sink = file_writer.FileWriter(directory, owner is not None)
     received = {}
     try:
-        _members(source, first, expected, directory, extractor, received, progress)
-        extractor.finish()
+        _members(source, first, expected, directory, sink, received, progress)
+        sink.finish()
     except BaseException:
-        extractor.abort()
+        sink.abort()
         raise
     missing = sorted(expected - set(received))
     if missing:
@@ -280,7 +301,7 @@ def receive(stream, expected, directory, owner=None, progress=None, tar=None):
     return received
 
 
-def _members(source, block, expected, directory, extractor, received, progress):
+def _members(source, block, expected, directory, sink, received, progress):
     long_name = None
     while True:
         if len(block) < BLOCK:
@@ -314,23 +335,22 @@ def _members(source, block, expected, directory, extractor, received, progress):
         if progress is not None:
             progress.start(relpath, header.size)
         mode = header.mode & mirror.FILE_MODE_MASK
-        extractor.add(file_header(mirror.encode_name(relpath), mode, header.uid, header.gid, header.size,
-                                  header.mtime))
-        digest = _copy_data(source, extractor, header.size, relpath, progress)
+        sink.member(relpath, mode, header.uid, header.gid, header.size, header.mtime)
+        digest = _copy_data(source, sink, header.size, relpath, progress)
         received[relpath] = Received(os.path.join(directory, relpath), header.size, digest, header.mtime, mode)
         if progress is not None:
             progress.done()
         block = source.take(BLOCK)
 
 
-def _copy_data(source, extractor, size, relpath, progress):
+def _copy_data(source, sink, size, relpath, progress):
     digest = hashlib.sha256()
     count = 0
     while count < size:
         want = min(COPY_CHUNK, size - count)
         chunk = source.take(want)
         digest.update(chunk)
-        extractor.add(chunk)
+        sink.data(chunk)
         count += len(chunk)
         if progress is not None:
             progress.add(len(chunk))
@@ -341,5 +361,5 @@ def _copy_data(source, extractor, size, relpath, progress):
         got = source.take(len(pad))
         if len(got) < len(pad):
             raise StreamError("stream ended inside the file's padding", path=relpath)
-        extractor.add(pad)
+    sink.end_member(size)
     return digest.hexdigest()

@@ -81,7 +81,7 @@ def _list_bytes(paths):
 
 
 class TestFromPodFlow:
-    """LIST -> plan -> SEND_TAR -> receive_tar -> SHA256 -> check -> apply, as copy_from_pod does."""
+    """LIST -> plan -> SEND_TAR -> receive -> SHA256 -> check -> apply, as copy_from_pod does."""
 
     def mirror_once(self, src, dst, staging):
         source = mirror.parse_find_listing(run(scripts.LIST, src).stdout)
@@ -91,7 +91,7 @@ class TestFromPodFlow:
             names = _list_bytes(sorted(plan.transfer))
             sent = run(scripts.SEND_TAR, src, len(names), stdin=names)
             assert sent.returncode == 0, sent.stderr
-            received = pv_copy.receive_tar(io.BytesIO(sent.stdout), plan.transfer, staging)
+            received = pv_copy.receive(io.BytesIO(sent.stdout), plan.transfer, staging)
             sums = run(scripts.SHA256, src, len(names), stdin=names)
             assert sums.returncode == 0, sums.stderr
             pv_copy.check_received(received, mirror.parse_sha256sum_z(sums.stdout))
@@ -134,7 +134,7 @@ class TestFromPodFlow:
         make_tree(src)
         names = _list_bytes(["top.cnf"])
         sent = run(scripts.SEND_TAR, src, len(names), stdin=names)
-        received = pv_copy.receive_tar(io.BytesIO(sent.stdout), ["top.cnf"], staging)
+        received = pv_copy.receive(io.BytesIO(sent.stdout), ["top.cnf"], staging)
         with open(os.path.join(src, "top.cnf"), "ab") as handle:
             handle.write(b"changed after the transfer")
         sums = run(scripts.SHA256, src, len(names), stdin=names)
@@ -161,7 +161,7 @@ class TestFromPodFlow:
         out = proc.stdout.read()
         assert proc.wait(timeout=10) == 0
         proc.stdin.close()
-        assert pv_copy.receive_tar(io.BytesIO(out), ["top.cnf"], str(tmp_path))
+        assert pv_copy.receive(io.BytesIO(out), ["top.cnf"], str(tmp_path))
 
 
 class TestReceiveScript:
@@ -230,4 +230,4 @@ class TestReceiveScript:
         names = _list_bytes(["db/ibdata1", "top.cnf"])
         sent = run(scripts.SEND_TAR, src, len(names), stdin=names)
         with pytest.raises(StreamError):
-            pv_copy.receive_tar(io.BytesIO(sent.stdout[:150000]), ["db/ibdata1", "top.cnf"], str(tmp_path))
+            pv_copy.receive(io.BytesIO(sent.stdout[:150000]), ["db/ibdata1", "top.cnf"], str(tmp_path))

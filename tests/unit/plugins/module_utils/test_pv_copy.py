@@ -1,10 +1,13 @@
+import hashlib
 import io
 import os
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
 
+from ansible_collections.statesafe.backup.plugins.module_utils import file_writer
 from ansible_collections.statesafe.backup.plugins.module_utils import mirror
 from ansible_collections.statesafe.backup.plugins.module_utils import pv_copy
 from ansible_collections.statesafe.backup.plugins.module_utils import tar_native
@@ -18,21 +21,38 @@ from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
 from tarbuild import archive, member
 
 
-class TestReceiveTar:
-    def test_files_land_flat_in_staging_with_metadata(self, tmp_path):
+WRITERS = ["gnu-tar", "python"]
+
+
+@pytest.fixture(params=WRITERS)
+def writer(request, monkeypatch):
+    """Each receive test runs with GNU tar writing the files, and with the Python writer used without it."""
+    if request.param == "gnu-tar":
+        if tar_native.gnu_tar() is None:
+            pytest.skip("GNU tar is not installed")
+    else:
+        monkeypatch.setattr(tar_native, "gnu_tar", lambda: None)
+    return request.param
+
+
+class TestReceive:
+    """pv_copy.receive: tar_native's one reader and checks, whichever sink writes the files."""
+
+    def test_files_land_under_their_own_names_with_metadata(self, tmp_path, writer):
         stage = tmp_path / "stage"
         stage.mkdir()
         data = archive(member("a/b.txt", data=b"hello", mode=0o4640, mtime=1600000000),
                        member("c", data=b"", mode=0o600))
-        got = pv_copy.receive_tar(io.BytesIO(data), ["a/b.txt", "c"], str(stage))
-        assert sorted(os.listdir(str(stage))) == ["0", "1"]
+        got = pv_copy.receive(io.BytesIO(data), ["a/b.txt", "c"], str(stage))
+        assert sorted(os.listdir(str(stage))) == ["a", "c"]
         ab = got["a/b.txt"]
+        assert ab.staged == str(stage / "a" / "b.txt") and pv_copy.received_in_place(str(stage), got)
         assert (ab.size, ab.mtime, ab.mode) == (5, 1600000000, 0o640)
-        import hashlib
         assert ab.sha256 == hashlib.sha256(b"hello").hexdigest()
         assert open(ab.staged, "rb").read() == b"hello"
         assert os.stat(ab.staged).st_mtime == 1600000000
-        assert os.stat(ab.staged).st_mode & 0o7777 == 0o640
+        assert os.stat(ab.staged).st_mode & 0o7777 == 0o640, "setuid dropped, the rest kept"
+        assert os.stat(got["c"].staged).st_size == 0
 
     HOSTILE = {
         "absolute": member("/tmp/evil", data=b"x"),
@@ -45,69 +65,74 @@ class TestReceiveTar:
     }
 
     @pytest.mark.parametrize("case", sorted(HOSTILE))
-    def test_refuses_anything_not_requested(self, tmp_path, case):
-        data = archive(self.HOSTILE[case])
+    def test_refuses_anything_not_requested(self, tmp_path, case, writer):
+        data = archive(member("a", data=b"fine"), self.HOSTILE[case]) if case != "symlink" else archive(
+            self.HOSTILE[case])
         with pytest.raises(UnsafeArchive):
-            pv_copy.receive_tar(io.BytesIO(data), ["a"], str(tmp_path))
-        assert os.listdir(str(tmp_path)) == [], "nothing written"
-
-    def test_duplicate_member(self, tmp_path):
-        data = archive(member("a", data=b"1"), member("a", data=b"2"))
-        with pytest.raises(UnsafeArchive, match="twice"):
-            pv_copy.receive_tar(io.BytesIO(data), ["a"], str(tmp_path))
-
-    def test_missing_files_even_with_a_clean_end(self, tmp_path):
-        data = archive(member("a", data=b"1"))
-        with pytest.raises(StreamError, match="1 of 2 files missing, first b"):
-            pv_copy.receive_tar(io.BytesIO(data), ["a", "b"], str(tmp_path))
-
-    @pytest.mark.parametrize("chunk", [pv_copy.COPY_CHUNK, 300])
-    @pytest.mark.parametrize("keep", [0, 100, 512, 700, 1500])
-    def test_truncated_streams(self, tmp_path, monkeypatch, keep, chunk):
-        monkeypatch.setattr(pv_copy, "COPY_CHUNK", chunk)  # 300: a and b go through the writer in pieces
-        data = archive(member("a", data=b"x" * 1000), member("b", data=b"y" * 10))
-        with pytest.raises(StreamError):
-            pv_copy.receive_tar(io.BytesIO(data[:keep]), ["a", "b"], str(tmp_path))
+            pv_copy.receive(io.BytesIO(data), ["a"], str(tmp_path))
+        assert not (tmp_path.parent / "evil").exists() and not os.path.exists("/tmp/evil")
+        assert not any(p.is_symlink() or not (p.is_file() or p.is_dir()) for p in tmp_path.rglob("*"))
         assert not _writer_threads()
 
-    def test_large_files_go_through_the_writer_in_chunks(self, tmp_path, monkeypatch):
-        import hashlib
-        monkeypatch.setattr(pv_copy, "COPY_CHUNK", 4096)
+    def test_duplicate_member(self, tmp_path, writer):
+        data = archive(member("a", data=b"1"), member("a", data=b"2"))
+        with pytest.raises(UnsafeArchive, match="twice"):
+            pv_copy.receive(io.BytesIO(data), ["a"], str(tmp_path))
+
+    def test_missing_files_even_with_a_clean_end(self, tmp_path, writer):
+        data = archive(member("a", data=b"1"))
+        with pytest.raises(StreamError, match="1 of 2 files missing, first b"):
+            pv_copy.receive(io.BytesIO(data), ["a", "b"], str(tmp_path))
+
+    @pytest.mark.parametrize("chunk", [tar_native.COPY_CHUNK, 300])
+    @pytest.mark.parametrize("keep", [0, 100, 512, 700, 1500])
+    def test_truncated_streams(self, tmp_path, monkeypatch, keep, chunk, writer):
+        # 300: a and b are read in pieces, and the Python writer gets them in pieces too
+        monkeypatch.setattr(tar_native, "COPY_CHUNK", chunk)
+        monkeypatch.setattr(file_writer, "WHOLE_FILE_BYTES", chunk)
+        data = archive(member("a", data=b"x" * 1000), member("b", data=b"y" * 10))
+        with pytest.raises(StreamError):
+            pv_copy.receive(io.BytesIO(data[:keep]), ["a", "b"], str(tmp_path))
+        assert not _writer_threads()
+
+    def test_large_files_go_through_in_chunks(self, tmp_path, monkeypatch, writer):
+        monkeypatch.setattr(tar_native, "COPY_CHUNK", 4096)
+        monkeypatch.setattr(file_writer, "WHOLE_FILE_BYTES", 4096)
         big = os.urandom(100000)
         data = archive(member("big", data=big, mtime=1600000001, mode=0o755), member("small", data=b"s"))
-        got = pv_copy.receive_tar(io.BytesIO(data), ["big", "small"], str(tmp_path))
+        got = pv_copy.receive(io.BytesIO(data), ["big", "small"], str(tmp_path))
         assert open(got["big"].staged, "rb").read() == big
         assert got["big"].sha256 == hashlib.sha256(big).hexdigest()
         assert (got["big"].size, got["big"].mtime, got["big"].mode) == (100000, 1600000001, 0o755)
         assert os.stat(got["big"].staged).st_mtime == 1600000001
         assert got["small"].sha256 == hashlib.sha256(b"s").hexdigest()
 
-    def test_tarfile_does_not_keep_every_member(self, tmp_path, monkeypatch):
-        names = ["f{0:03d}".format(i) for i in range(200)]
-        data = archive(*[member(n, data=n.encode()) for n in names])
-        opened = []
-        real_open = tarfile.open
-
-        def spy(*args, **kwargs):
-            opened.append(real_open(*args, **kwargs))
-            return opened[-1]
-
-        monkeypatch.setattr(pv_copy.tarfile, "open", spy)
-        got = pv_copy.receive_tar(io.BytesIO(data), names, str(tmp_path))
-        assert len(got) == 200
-        assert len(opened[0].members) <= 1
-
-    def test_a_disk_error_in_the_writer_reaches_the_caller(self, tmp_path):
+    def test_a_disk_error_reaches_the_caller(self, tmp_path, writer):
         data = archive(member("a", data=b"1"), member("b", data=b"2"))
         with pytest.raises(OSError):
-            pv_copy.receive_tar(io.BytesIO(data), ["a", "b"], str(tmp_path / "no-such-dir"))
+            pv_copy.receive(io.BytesIO(data), ["a", "b"], str(tmp_path / "no-such-dir"))
         assert not _writer_threads()
+
+    def test_empty_expectation_accepts_empty_stream(self, tmp_path, writer):
+        assert pv_copy.receive(io.BytesIO(b""), [], str(tmp_path)) == {}
+
+    def test_the_python_writer_is_used_without_gnu_tar(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(tar_native, "gnu_tar", lambda: None)
+        started = []
+        real = file_writer.FileWriter
+
+        def spy(*args, **kwargs):
+            started.append(args)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(file_writer, "FileWriter", spy)
+        got = pv_copy.receive(io.BytesIO(archive(member("a/b", data=b"1"))), ["a/b"], str(tmp_path))
+        assert started and got["a/b"].staged == str(tmp_path / "a" / "b")
 
 
 class TestWriterQueue:
     def test_put_waits_while_the_queue_is_full_of_bytes(self):
-        import threading
-        queue = pv_copy._WriterQueue(max_bytes=10, max_items=100)
+        queue = file_writer.WriterQueue(max_bytes=10, max_items=100)
         assert queue.put("a", 8)
         done = threading.Event()
 
@@ -124,13 +149,12 @@ class TestWriterQueue:
         thread.join()
 
     def test_one_oversized_item_still_passes_an_empty_queue(self):
-        queue = pv_copy._WriterQueue(max_bytes=10, max_items=100)
+        queue = file_writer.WriterQueue(max_bytes=10, max_items=100)
         assert queue.put("big", 1000)
         assert queue.get() == "big"
 
     def test_stop_releases_a_waiting_put(self):
-        import threading
-        queue = pv_copy._WriterQueue(max_bytes=1, max_items=1)
+        queue = file_writer.WriterQueue(max_bytes=1, max_items=1)
         queue.put("a", 1)
         result = []
         thread = threading.Thread(target=lambda: result.append(queue.put("b", 1)))
@@ -140,13 +164,10 @@ class TestWriterQueue:
         assert result == [False]
         assert queue.get() is None
 
-    def test_empty_expectation_accepts_empty_stream(self, tmp_path):
-        assert pv_copy.receive_tar(io.BytesIO(b""), [], str(tmp_path)) == {}
-
 
 class TestCheckReceived:
     def received(self, sha):
-        return {"f": pv_copy.Received("/x", 3, sha, 0, 0o644)}
+        return {"f": tar_native.Received("/x", 3, sha, 0, 0o644)}
 
     def test_ok(self):
         pv_copy.check_received(self.received("ab"), {"f": "ab"})
@@ -197,7 +218,7 @@ class TestApplyPlan:
         plan.transfer = ["d/f"]
         source = {"d": mirror.Entry("dir", 0, 0, 0o755, 0, 0, None),
                   "d/f": mirror.Entry("file", 1, 0, 0o644, 0, 0, None)}
-        received = {"d/f": pv_copy.Received(str(staged), 1, "", 0, 0o644)}
+        received = {"d/f": tar_native.Received(str(staged), 1, "", 0, 0o644)}
         with pytest.raises(UnsafeArchive):
             pv_copy.apply_plan(str(root), plan, source, received, str(tmp_path), None)
         assert os.listdir(str(outside)) == []
@@ -210,7 +231,7 @@ class TestApplyPlan:
         source = {"ro": mirror.Entry("dir", 0, 0, 0o555, 0, 0, None),
                   "ro/f": mirror.Entry("file", 1, 5, 0o444, 0, 0, None)}
         plan = mirror.plan_mirror(source, {})
-        received = {"ro/f": pv_copy.Received(str(stage / "0"), 1, "", 5, 0o444)}
+        received = {"ro/f": tar_native.Received(str(stage / "0"), 1, "", 5, 0o444)}
         pv_copy.apply_plan(str(root), plan, source, received, str(stage), None)
         assert (root / "ro" / "f").read_bytes() == b"x"
         assert os.stat(str(root / "ro")).st_mode & 0o777 == 0o755
@@ -237,21 +258,6 @@ class TestApplyPlan:
         (tmp_path / "d").write_bytes(b"not a dir")
         with pytest.raises(FileExistsError):
             pv_copy._mkdir(str(tmp_path / "d"))
-
-
-class TestReceive:
-    def test_gnu_tar_when_there_is_one_else_the_python_writer(self, tmp_path, monkeypatch):
-        data = archive(member("a/b", data=b"1"))
-        native = tmp_path / "native"
-        native.mkdir()
-        if tar_native.gnu_tar() is not None:
-            got = pv_copy.receive(io.BytesIO(data), ["a/b"], str(native))
-            assert got["a/b"].staged == str(native / "a" / "b")
-        monkeypatch.setattr(tar_native, "gnu_tar", lambda: None)
-        flat = tmp_path / "flat"
-        flat.mkdir()
-        got = pv_copy.receive(io.BytesIO(data), ["a/b"], str(flat))
-        assert got["a/b"].staged == str(flat / "0") and not pv_copy.received_in_place(str(flat), got)
 
 
 @pytest.mark.parametrize("text, names", [
@@ -294,7 +300,7 @@ def test_build_tar_refuses_an_unsafe_source_it_was_handed(tmp_path):
 
 def _writer_threads():
     import threading
-    return [t for t in threading.enumerate() if t.name == "statesafe-staging-writer"]
+    return [t for t in threading.enumerate() if t.name == "statesafe-file-writer"]
 
 
 class TestStreamCutDiagnostics:
@@ -433,3 +439,4 @@ def test_fetch_retrying_never_repeats_other_failures(tmp_path):
     with pytest.raises(pv_copy.StreamError):
         pv_copy.fetch_retrying(fetch_once, ["a"], str(tmp_path))
     assert len(calls) == 1
+
