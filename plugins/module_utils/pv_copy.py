@@ -546,7 +546,7 @@ def _receive_failure(target, status, stderr):
 
 # -- the two directions ---------------------------------------------------------------
 
-def copy_summary(plan, started, transferred_files, transferred_bytes, changed, stream_retries=0):
+def copy_summary(plan, started, transferred_files, transferred_bytes, changed, stream_retries=0, changed_retries=0):
     duration = time.monotonic() - started
     ignored = plan.ignored[:IGNORED_REPORT_LIMIT]
     return {
@@ -563,12 +563,51 @@ def copy_summary(plan, started, transferred_files, transferred_bytes, changed, s
         "duration": round(duration, 3),
         "throughput": int(transferred_bytes / duration) if duration > 0 else 0,
         "stream_retries": stream_retries,
+        "changed_retries": changed_retries,
         "plan": plan.summary(),
     }
 
 
-def copy_from_pod(k8s_client, target, local_root, excludes, check_mode, timeout, preserve_owner):
+# A live application may write while its volume is copied (ZooKeeper appends to its transaction log, even when
+# only a client session expires). GNU tar in the pod then ends with "file changed as we read it", or the sha256
+# the pod computes while tar streams differs from the bytes received. Nothing has been applied then, so the copy
+# is planned and fetched again from a fresh listing - only what differs from the mirror travels - at most this
+# many more times; a file still changing after that fails the copy, naming it.
+CHANGED_RETRIES = 2
+_CHANGED_MARKS = ("file changed as we read it", "File removed before we read it", "Cannot stat: No such file")
+
+
+def changed_during_copy(exc):
+    """True for the failures a file written, or removed, during the copy causes (see CHANGED_RETRIES)."""
+    if isinstance(exc, VerificationFailed):
+        return exc.message.startswith("sha256 mismatch") or exc.message.startswith("the pod reported no checksum")
+    if isinstance(exc, ExecFailed) and exc.rc in (1, 2):
+        return any(mark in (exc.stderr or "") for mark in _CHANGED_MARKS)
+    return False
+
+
+def copy_from_pod(k8s_client, target, local_root, excludes, check_mode, timeout, preserve_owner,
+                  changed_retries=CHANGED_RETRIES):
+    """Mirror the pod's tree into local_root (see the module docstring); a copy the pod wrote into is repeated."""
     started = time.monotonic()
+    attempt = 0
+    while True:
+        try:
+            return _copy_from_pod_once(k8s_client, target, local_root, excludes, check_mode, timeout, preserve_owner,
+                                       started, attempt)
+        except (ExecFailed, VerificationFailed) as exc:
+            if not changed_during_copy(exc):
+                raise
+            if attempt >= changed_retries:
+                exc.message = "{0}; the files kept changing while they were copied ({1} attempts)".format(
+                    exc.message, attempt + 1)
+                exc.args = (str(exc),)
+                raise
+            attempt += 1
+
+
+def _copy_from_pod_once(k8s_client, target, local_root, excludes, check_mode, timeout, preserve_owner, started,
+                        changed_retries):
     excluded = mirror.exclusion_matcher(excludes)
     source = mirror.filter_listing(remote_listing(k8s_client, target, timeout), excluded)
     if os.path.lexists(local_root) and not os.path.isdir(local_root):
@@ -581,7 +620,7 @@ def copy_from_pod(k8s_client, target, local_root, excludes, check_mode, timeout,
         raise UnsafeArchive(exc.message, **target.location(exc.location.get("path")))
     creating_root = not os.path.isdir(local_root)
     if check_mode or not (plan.changed or creating_root):
-        return copy_summary(plan, started, 0, 0, plan.changed or creating_root)
+        return copy_summary(plan, started, 0, 0, plan.changed or creating_root, changed_retries=changed_retries)
     parent = os.path.dirname(os.path.abspath(local_root))
     if not os.path.isdir(parent):
         os.makedirs(parent, 0o755)
@@ -612,7 +651,7 @@ def copy_from_pod(k8s_client, target, local_root, excludes, check_mode, timeout,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     transferred = sum(r.size for r in received.values())
-    return copy_summary(plan, started, len(received), transferred, True, retries)
+    return copy_summary(plan, started, len(received), transferred, True, retries, changed_retries)
 
 
 def copy_to_pod(k8s_client, target, local_root, excludes, check_mode, timeout, same_owner):

@@ -208,6 +208,15 @@ stream_retries:
   returned: success
   type: int
   sample: 0
+changed_retries:
+  description:
+    - How many times the copy from the pod was planned and fetched again because files changed while they were
+      read (GNU tar's C(file changed as we read it), a file removed meanwhile, or a sha256 that no longer
+      matched), as a live application's log does. Nothing is applied from such a pass. At most 2; a file still
+      changing on the third pass fails the copy, naming it.
+  returned: success
+  type: int
+  sample: 0
 plan:
   description: Counts of what the comparison found, before anything was done.
   returned: success

@@ -271,6 +271,56 @@ class TestStreamCut:
         wait_for(lambda: helper_pods(core, app) == [], 5, "helper pod removal")
 
 
+# A writer appending to a 20 MB log in a tight loop, as a busy database or ZooKeeper does; $1 is the directory.
+# With $2 = once it stops as soon as a tar that read the directory has ended (the first copy attempt is spoiled, the
+# next one is clean); otherwise it runs until killed (at most 300 s).
+LIVE_WRITER = r"""set -e
+mkdir -p "$1" && head -c 20000000 /dev/urandom > "$1/log" && echo quiet > "$1/other"
+(
+  seen=0
+  while :; do
+    i=0; while [ $i -lt 100 ]; do echo x >> "$1/log"; i=$((i+1)); done
+    if [ "$2" = once ]; then
+      running=0
+      for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = tar ] && running=1; done
+      [ $running = 1 ] && seen=1
+      [ $seen = 1 ] && [ $running = 0 ] && exit 0
+    fi
+  done
+) >/dev/null 2>&1 &
+echo $! > "$1.pid"
+"""
+
+
+class TestLiveWrites:
+    """Files written while they are copied: the copy is repeated, never applied half-changed."""
+
+    def test_a_file_that_changes_during_one_attempt_is_copied_on_the_next(self, run_module, kubectl, app, local):
+        pod_exec(kubectl, app, "app", "set -- /live-once once\n" + LIVE_WRITER)
+        mirror = local / "live-once"
+        try:
+            run = run_module("k8s_pv_copy", {"namespace": app, "pod": "app", "remote_path": "/live-once",
+                                             "local_path": str(mirror)})
+        finally:
+            pod_exec(kubectl, app, "app", 'kill "$(cat /live-once.pid)" 2>/dev/null || true')
+        assert run.rc == 0 and run["changed_retries"] >= 1, run
+        assert local_state(str(mirror)) == remote_state(kubectl, app, "app", "/live-once")
+
+    def test_a_file_that_never_stops_changing_fails_naming_it(self, run_module, kubectl, app, local):
+        pod_exec(kubectl, app, "app", "set -- /live forever\n" + LIVE_WRITER)
+        mirror = local / "live"
+        try:
+            run = run_module("k8s_pv_copy", {"namespace": app, "pod": "app", "remote_path": "/live",
+                                             "local_path": str(mirror)})
+        finally:
+            pod_exec(kubectl, app, "app", 'kill "$(cat /live.pid)"')
+        assert run.failed, run
+        assert "kept changing while they were copied (3 attempts)" in run.msg, run.msg
+        assert "log" in run.msg and "pod=app" in run.msg, run.msg
+        assert not mirror.exists(), "a copy of a changing file must not be applied"
+        assert not [p for p in os.listdir(local) if "statesafe-incoming" in p], "staging left behind"
+
+
 class TestLocalDiskFull:
     """small_disk (2 MiB): the pod's /data, 3 MB in db/ibdata1 alone, does not fit."""
 

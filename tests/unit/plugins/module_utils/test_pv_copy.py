@@ -12,6 +12,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils import mirror
 from ansible_collections.statesafe.backup.plugins.module_utils import pv_copy
 from ansible_collections.statesafe.backup.plugins.module_utils import tar_native
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
+    ExecFailed,
     InvalidInput,
     StreamError,
     UnsafeArchive,
@@ -440,3 +441,62 @@ def test_fetch_retrying_never_repeats_other_failures(tmp_path):
         pv_copy.fetch_retrying(fetch_once, ["a"], str(tmp_path))
     assert len(calls) == 1
 
+
+CHANGED = ExecFailed("tar in the pod failed with rc 1: tar: version-2/log.13b: file changed as we read it", rc=1,
+                     stderr="tar: version-2/log.13b: file changed as we read it", namespace="ns", pod="zk-0",
+                     path="/data")
+
+
+def _passes(monkeypatch, outcomes):
+    """copy_from_pod with each pass replaced by the next outcome (an exception to raise, or a summary)."""
+    calls = []
+
+    def once(*args):
+        calls.append(args[-1])  # the pass's changed_retries
+        outcome = outcomes[len(calls) - 1]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return dict(outcome, changed_retries=args[-1])
+
+    monkeypatch.setattr(pv_copy, "_copy_from_pod_once", once)
+    return calls
+
+
+class TestChangedDuringCopy:
+    @pytest.mark.parametrize("exc, expected", [
+        (CHANGED, True),
+        (ExecFailed("tar in the pod failed with rc 1: tar: x: File removed before we read it", rc=1,
+                    stderr="tar: x: File removed before we read it"), True),
+        (ExecFailed("tar in the pod failed with rc 2: tar: x: Cannot stat: No such file or directory", rc=2,
+                    stderr="tar: x: Cannot stat: No such file or directory"), True),
+        (VerificationFailed("sha256 mismatch: pod has a, received b (3 bytes)", path="x"), True),
+        (VerificationFailed("the pod reported no checksum for the file", path="x"), True),
+        (ExecFailed("tar in the pod failed with rc 2: tar: x: Cannot open: Permission denied", rc=2,
+                    stderr="tar: x: Cannot open: Permission denied"), False),
+        (ExecFailed("tar in the pod failed with rc 137: killed", rc=137, stderr="file changed as we read it"), False),
+        (StreamError("tar stream ended early"), False),
+    ])
+    def test_which_failures_mean_a_file_changed(self, exc, expected):
+        assert pv_copy.changed_during_copy(exc) is expected
+
+    def test_a_pass_the_pod_wrote_into_is_repeated(self, monkeypatch):
+        calls = _passes(monkeypatch, [CHANGED, {"changed": True}])
+        result = pv_copy.copy_from_pod(None, None, "/m", [], False, 10, False)
+        assert calls == [0, 1] and result["changed_retries"] == 1
+
+    def test_a_file_that_keeps_changing_fails_after_the_retries_naming_it(self, monkeypatch):
+        failure = ExecFailed(CHANGED.message, rc=1, stderr=CHANGED.stderr, namespace="ns", pod="zk-0", path="/data")
+        calls = _passes(monkeypatch, [failure] * 5)
+        with pytest.raises(ExecFailed) as raised:
+            pv_copy.copy_from_pod(None, None, "/m", [], False, 10, False)
+        assert calls == [0, 1, 2]
+        assert "version-2/log.13b: file changed as we read it" in str(raised.value)
+        assert "kept changing while they were copied (3 attempts)" in str(raised.value)
+        assert "pod=zk-0" in str(raised.value)
+
+    def test_other_failures_are_never_repeated(self, monkeypatch):
+        denied = ExecFailed("tar in the pod failed with rc 2: Permission denied", rc=2, stderr="Permission denied")
+        calls = _passes(monkeypatch, [denied, {"changed": True}])
+        with pytest.raises(ExecFailed, match="Permission denied"):
+            pv_copy.copy_from_pod(None, None, "/m", [], False, 10, False)
+        assert calls == [0]
