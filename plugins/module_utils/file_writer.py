@@ -92,7 +92,7 @@ class FileWriter(object):
         self.directory = directory
         self._same_owner = same_owner
         self._queue = WriterQueue(max_bytes, max_items)
-        self._member = None  # (path, mode, uid, gid, mtime, size) of the member being received
+        self._member = None  # (path, mode, uid, gid, mtime) of the member being received
         self._chunks = None  # its bytes, while it is small enough to go over whole
         self.error = None
         self._thread = threading.Thread(target=self._run, name="statesafe-file-writer")
@@ -102,7 +102,7 @@ class FileWriter(object):
     # -- the sink, called by the reader ---------------------------------------------
 
     def member(self, relpath, mode, uid, gid, size, mtime):
-        self._member = (os.path.join(self.directory, relpath), mode, uid, gid, mtime, size)
+        self._member = (os.path.join(self.directory, relpath), mode, uid, gid, mtime)
         if size <= WHOLE_FILE_BYTES:
             self._chunks = []
         else:
@@ -116,7 +116,7 @@ class FileWriter(object):
             self._put(("data", chunk), len(chunk))
 
     def end_member(self, size):
-        path, mode, uid, gid, mtime, _size = self._member
+        path, mode, uid, gid, mtime = self._member
         if self._chunks is not None:
             data, self._chunks = b"".join(self._chunks), None
             self._put(("whole", path, data, mode, uid, gid, mtime), len(data))

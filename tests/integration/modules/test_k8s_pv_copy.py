@@ -295,25 +295,27 @@ echo $! > "$1.pid"
 class TestLiveWrites:
     """Files written while they are copied: the copy is repeated, never applied half-changed."""
 
-    def test_a_file_that_changes_during_one_attempt_is_copied_on_the_next(self, run_module, kubectl, app, local):
-        pod_exec(kubectl, app, "app", "set -- /live-once once\n" + LIVE_WRITER)
-        mirror = local / "live-once"
+    @staticmethod
+    def copy_while_writing(run_module, kubectl, ns, local, path, mode):
+        """k8s_pv_copy of path while LIVE_WRITER appends to its log; the writer is stopped afterwards."""
+        pod_exec(kubectl, ns, "app", "set -- {0} {1}\n".format(path, mode) + LIVE_WRITER)
+        mirror = local / path.strip("/")
+        # A `once` writer may have ended by itself; one that runs `forever` must still be there to be stopped.
+        stop = 'kill "$(cat {0}.pid)"'.format(path) + (" 2>/dev/null || true" if mode == "once" else "")
         try:
-            run = run_module("k8s_pv_copy", {"namespace": app, "pod": "app", "remote_path": "/live-once",
+            run = run_module("k8s_pv_copy", {"namespace": ns, "pod": "app", "remote_path": path,
                                              "local_path": str(mirror)})
         finally:
-            pod_exec(kubectl, app, "app", 'kill "$(cat /live-once.pid)" 2>/dev/null || true')
+            pod_exec(kubectl, ns, "app", stop)
+        return run, mirror
+
+    def test_a_file_that_changes_during_one_attempt_is_copied_on_the_next(self, run_module, kubectl, app, local):
+        run, mirror = self.copy_while_writing(run_module, kubectl, app, local, "/live-once", "once")
         assert run.rc == 0 and run["changed_retries"] >= 1, run
         assert local_state(str(mirror)) == remote_state(kubectl, app, "app", "/live-once")
 
     def test_a_file_that_never_stops_changing_fails_naming_it(self, run_module, kubectl, app, local):
-        pod_exec(kubectl, app, "app", "set -- /live forever\n" + LIVE_WRITER)
-        mirror = local / "live"
-        try:
-            run = run_module("k8s_pv_copy", {"namespace": app, "pod": "app", "remote_path": "/live",
-                                             "local_path": str(mirror)})
-        finally:
-            pod_exec(kubectl, app, "app", 'kill "$(cat /live.pid)"')
+        run, mirror = self.copy_while_writing(run_module, kubectl, app, local, "/live", "forever")
         assert run.failed, run
         assert "kept changing while they were copied (3 attempts)" in run.msg, run.msg
         assert "log" in run.msg and "pod=app" in run.msg, run.msg
