@@ -22,7 +22,7 @@ from cluster_helpers import CLUSTER_SH, exists, wait_until
 @pytest.fixture(scope="session")
 def kubeconfig() -> str:
     path = os.environ.get("STATESAFE_KUBECONFIG") or subprocess.run(
-        [str(CLUSTER_SH), "kubeconfig"], capture_output=True, text=True, check=True).stdout.strip()
+        [str(CLUSTER_SH), "kubeconfig"], capture_output=True, text=True, check=True, timeout=60).stdout.strip()
     if not Path(path).is_file():
         pytest.fail(f"no kubeconfig at {path}: bring the local cluster up with `make cluster`")
     return path
@@ -50,9 +50,10 @@ def cluster_state(kubeconfig) -> Path:
 
 @pytest.fixture(scope="session")
 def kubectl(cluster_state, kubeconfig):
-    def run(*args: str, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    def run(*args: str, input: bytes | None = None, check: bool = True,
+            timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run([str(cluster_state / "bin" / "kubectl"), "--kubeconfig", kubeconfig,
-                               *args], input=input, capture_output=True, check=check)
+                               *args], input=input, capture_output=True, check=check, timeout=timeout)
     return run
 
 
@@ -85,8 +86,8 @@ def small_disk(tmp_path):
     """A 2 MiB tmpfs, unmounted afterwards: a local disk that fills up."""
     mount = tmp_path / "small"
     mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mount)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mount)], check=True, timeout=60)
     try:
         yield mount
     finally:
-        subprocess.run(["umount", str(mount)], check=True)
+        subprocess.run(["umount", str(mount)], check=True, timeout=60)

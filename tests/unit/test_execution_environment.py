@@ -87,7 +87,7 @@ def bindep_names(path, platform):
 
 def runner_packages():
     out = subprocess.run(["bash", "-c", 'set -eu; . "$1"; printf "%s\\n" "${PACKAGES[@]}"', "bash",
-                          str(RUNNER / "recipe")], capture_output=True, text=True, check=True).stdout
+                          str(RUNNER / "recipe")], capture_output=True, text=True, check=True, timeout=120).stdout
     return out.split()
 
 

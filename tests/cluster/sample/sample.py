@@ -3,7 +3,7 @@
     sample.py deploy        apply the manifests, create missing Secrets, wait until Ready
     sample.py seed          write the known data (databases, tables, znodes, Zuul project keys)
     sample.py fingerprint   print one digest of everything a restore must bring back
-    sample.py destroy       delete the namespace and wait until it is gone
+    sample.py destroy       delete the namespace and wait until it is gone (--no-wait: only ask)
 
 The fingerprint is what proves a restore: taken before a backup and after a restore,
 the two must be equal. `fingerprint --verbose` prints each part's digest to stderr so
@@ -190,7 +190,7 @@ def kubectl(kubeconfig: str | None, *args: str, stdin: str | None = None) -> str
     cmd = [os.environ.get("KUBECTL", "kubectl")]
     if kubeconfig:
         cmd += ["--kubeconfig", kubeconfig]
-    result = subprocess.run(cmd + list(args), input=stdin, text=True, capture_output=True)
+    result = subprocess.run(cmd + list(args), input=stdin, text=True, capture_output=True, timeout=600)
     if result.returncode != 0:
         raise SystemExit(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
     return result.stdout
@@ -267,7 +267,7 @@ def self_signed_tls() -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365",
                         "-subj", f"/CN=zookeeper.{NAMESPACE}", "-keyout", f"{tmp}/tls.key",
-                        "-out", f"{tmp}/tls.crt"], check=True, capture_output=True)
+                        "-out", f"{tmp}/tls.crt"], check=True, capture_output=True, timeout=120)
         crt = Path(tmp, "tls.crt").read_bytes()
         key = Path(tmp, "tls.key").read_bytes()
     return {"tls.crt": crt, "tls.key": key, "ca.crt": crt}
@@ -300,6 +300,7 @@ def wanted_secrets() -> list[client.V1Secret]:
 
 def deploy(kubeconfig: str | None, timeout: int) -> None:
     core, apps, _ = load_clients(kubeconfig)
+    wait_namespace_gone_if_terminating(core, timeout)
     for name, text in rendered_manifests():
         kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts",
                 "--field-manager=statesafe-sample",
@@ -315,6 +316,23 @@ def deploy(kubeconfig: str | None, timeout: int) -> None:
             if exc.status != 409:  # already there: never rewrite existing secret data
                 raise
     wait_ready(apps, timeout)
+
+
+def wait_namespace_gone_if_terminating(core, timeout: int) -> None:
+    """A namespace left terminating by `destroy --no-wait` refuses new objects: wait until it is gone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            namespace = core.read_namespace(NAMESPACE)
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        if namespace.metadata.deletion_timestamp is None:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"namespace {NAMESPACE} still terminating after {timeout}s")
+        time.sleep(1)
 
 
 def wait_ready(apps, timeout: int) -> None:
@@ -395,13 +413,15 @@ def fingerprint(kubeconfig: str | None, verbose: bool) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def destroy(kubeconfig: str | None, timeout: int) -> None:
+def destroy(kubeconfig: str | None, timeout: int, wait: bool = True) -> None:
     core, _, _ = load_clients(kubeconfig)
     try:
         core.delete_namespace(NAMESPACE)
     except ApiException as exc:
         if exc.status != 404:
             raise
+    if not wait:
+        return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -421,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
     parser.add_argument("--timeout", type=int, default=300)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--no-wait", dest="wait", action="store_false",
+                        help="destroy: ask for the deletion and return (a test's teardown that nothing waits on)")
     args = parser.parse_args(argv)
     if args.command == "deploy":
         deploy(args.kubeconfig, args.timeout)
@@ -429,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "fingerprint":
         print(fingerprint(args.kubeconfig, args.verbose))
     else:
-        destroy(args.kubeconfig, args.timeout)
+        destroy(args.kubeconfig, args.timeout, args.wait)
     return 0
 
 

@@ -104,12 +104,13 @@ def finish_module(process: subprocess.Popen, timeout: float = 600) -> AnsibleRun
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", f"--git-dir={repo}", *args], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(["git", f"--git-dir={repo}", *args], capture_output=True, text=True, check=True,
+                          timeout=120).stdout
 
 
 def bup(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["bup", *args], capture_output=True, text=True, check=check,
-                          env=dict(os.environ, BUP_DIR=str(repo)))
+                          env=dict(os.environ, BUP_DIR=str(repo)), timeout=120)
 
 
 def markers(repo: Path) -> list[str]:

@@ -88,5 +88,5 @@ def test_unreadable_file_for_an_unprivileged_backup_user(run_module, shared_tmp)
     assert not result["complete"] and result["validation"]["missing"] == ["secret/key.pem"]
     assert any("Permission denied" in line for line in result["bup_errors"])
     refs = subprocess.run(["git", f"--git-dir={repo}", "for-each-ref", "--format=%(refname)"], capture_output=True,
-                          text=True, check=True).stdout.split()
+                          text=True, check=True, timeout=120).stdout.split()
     assert refs == ["refs/heads/sf"], "the commit exists, no marker does"

@@ -52,7 +52,7 @@ def playbook(tmp_path: Path, text: str, *args: str) -> subprocess.CompletedProce
     env = ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"})
     return subprocess.run([str(Path(ANSIBLE).with_name("ansible-playbook")), str(path), *args,
                            "-e", "ansible_python_interpreter=" + str(Path(ANSIBLE).with_name("python"))],
-                          capture_output=True, text=True, env=env, check=False)
+                          capture_output=True, text=True, env=env, check=False, timeout=900)
 
 
 def test_backup_run_through_the_role(tmp_path):

@@ -129,7 +129,7 @@ def test_containers_are_real_containerd_containers(core, namespace, volume_pod, 
     container_id = pod.status.container_statuses[0].container_id.removeprefix("containerd://")
     listed = subprocess.run(
         ["ctr", "--address", str(cluster_state / "containerd" / "containerd.sock"),
-         "-n", "k8s.io", "containers", "ls", "-q"], capture_output=True, text=True, check=True)
+         "-n", "k8s.io", "containers", "ls", "-q"], capture_output=True, text=True, check=True, timeout=120)
     assert container_id in listed.stdout.split()
 
 
@@ -147,7 +147,7 @@ def sample(kubeconfig):
     """Run tests/cluster/sample/sample.sh with a command; return its stdout."""
     def run(*args: str) -> str:
         return subprocess.run([str(SAMPLE), *args], capture_output=True, text=True, check=True,
-                              env={**os.environ, "KUBECONFIG": kubeconfig}).stdout.strip()
+                              env={**os.environ, "KUBECONFIG": kubeconfig}, timeout=900).stdout.strip()
     return run
 
 

@@ -36,7 +36,7 @@ def offsite_bin() -> Path:
     for tool in ("bup", "git"):
         if not shutil.which(tool):
             pytest.fail(f"{tool} is not installed: run tests/cluster/install-deps.sh")
-    built = subprocess.run([str(BUILD)], capture_output=True, text=True, check=False)
+    built = subprocess.run([str(BUILD)], capture_output=True, text=True, check=False, timeout=3600)
     if built.returncode != 0:
         pytest.fail(f"building MinIO and age failed:\n{built.stderr[-3000:]}")
     return Path(built.stdout.strip().splitlines()[-1])
@@ -112,7 +112,7 @@ def minio(offsite_bin, tmp_path_factory):
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        process.wait(timeout=30)
     log.close()
 
 
@@ -121,9 +121,9 @@ def age_key(offsite_bin, tmp_path_factory) -> tuple[Path, str]:
     """(identity file, recipient) of a fresh age key pair."""
     directory = tmp_path_factory.mktemp("age")
     identity = directory / "offsite.key"
-    subprocess.run([str(offsite_bin / "age-keygen"), "-o", str(identity)], check=True, capture_output=True)
+    subprocess.run([str(offsite_bin / "age-keygen"), "-o", str(identity)], check=True, capture_output=True, timeout=120)
     recipient = subprocess.run([str(offsite_bin / "age-keygen"), "-y", str(identity)], check=True,
-                               capture_output=True, text=True).stdout.strip()
+                               capture_output=True, text=True, timeout=120).stdout.strip()
     return identity, recipient
 
 

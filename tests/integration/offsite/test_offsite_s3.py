@@ -133,7 +133,7 @@ def test_push_list_unchanged_pull_restore(run_module, minio, offsite, age_key, r
     assert not restored.failed, restored.get("msg")
     assert tree_digest(other / "restored") == tree_digest(staging)
     fsck = subprocess.run(["git", f"--git-dir={other / 'bup'}", "fsck", "--connectivity-only"], capture_output=True,
-                          text=True, check=False)
+                          text=True, check=False, timeout=120)
     assert fsck.returncode == 0, fsck.stderr
 
     again = run_module("bup_offsite", operation="pull", env=env,
@@ -212,9 +212,10 @@ def test_failures_are_clear_and_leave_the_local_repository_untouched(
 
     # A wrong key: a pull with another identity, a push to other recipients.
     other_identity = tmp_path / "other.key"
-    subprocess.run([str(offsite_bin / "age-keygen"), "-o", str(other_identity)], check=True, capture_output=True)
+    subprocess.run([str(offsite_bin / "age-keygen"), "-o", str(other_identity)], check=True, capture_output=True,
+                   timeout=120)
     other_recipient = subprocess.run([str(offsite_bin / "age-keygen"), "-y", str(other_identity)], check=True,
-                                     capture_output=True, text=True).stdout.strip()
+                                     capture_output=True, text=True, timeout=120).stdout.strip()
     target = tmp_path / "pulled"
     wrong_key = run_module("bup_offsite", operation="pull",
                            **offsite.args(repository=str(target), identity_file=str(other_identity)))
@@ -272,7 +273,7 @@ def test_playbooks_push_and_pull_as_documented(minio, offsite, age_key, repo_pat
 
     def playbook(name, *extra):
         done = subprocess.run([str(VENV_BIN / "ansible-playbook"), str(root / "playbooks" / name), *common, *extra],
-                              capture_output=True, text=True, env=env, check=False)
+                              capture_output=True, text=True, env=env, check=False, timeout=900)
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
         return json.loads(done.stdout)
 
@@ -284,6 +285,7 @@ def test_playbooks_push_and_pull_as_documented(minio, offsite, age_key, repo_pat
     shown = pulled["plays"][0]["tasks"][-1]["hosts"]["localhost"]["msg"]
     assert "1 complete archives of sf" in shown, shown
     restored = subprocess.run(["bup", "restore", "-C", str(tmp_path / "restored"), "/sf/latest/."],
-                              capture_output=True, text=True, env=dict(os.environ, BUP_DIR=str(target)), check=False)
+                              capture_output=True, text=True, env=dict(os.environ, BUP_DIR=str(target)), check=False,
+                              timeout=120)
     assert restored.returncode == 0, restored.stderr
     assert tree_digest(tmp_path / "restored") == tree_digest(staging)

@@ -70,7 +70,7 @@ def fingerprint(kubeconfig: str) -> tuple[str, dict]:
     env = dict(os.environ, KUBECONFIG=kubeconfig, SAMPLE_NAMESPACE=NS,
                KUBECTL=str(Path(kubeconfig).parent / "bin" / "kubectl"))
     run = subprocess.run([str(SAMPLE), "fingerprint", "--verbose"], env=env, capture_output=True, text=True,
-                         check=False)
+                         check=False, timeout=300)
     assert run.returncode == 0, f"sample.sh fingerprint ({NS}) failed:\n{run.stderr[-3000:]}"
     parts = dict(line.strip().split(": ", 1) for line in run.stderr.splitlines() if line.startswith("  ") and ": " in line)
     return run.stdout.strip(), parts
@@ -246,7 +246,7 @@ def test_recreate_gives_new_objects_and_waits_for_readiness(history, kubeconfig,
     process = run_in_background(kubeconfig, history, archive=history["commits"][0][:12], policy="recreate",
                                 wait_ready=True, ready_timeout=600)
     output: dict = {}
-    reader = threading.Thread(target=lambda: output.update(zip(("out", "err"), process.communicate())))
+    reader = threading.Thread(target=lambda: output.update(zip(("out", "err"), process.communicate(timeout=900))))
     reader.start()
     # The sample has no operator: once the new custom resource exists, say it is ready, as sf-operator would.
     marked_at = None

@@ -30,7 +30,8 @@ BRANCH = "softwarefactory"
 
 
 def git(repo: Path, *args: str) -> str:
-    run = subprocess.run(["git", "--git-dir", str(repo), *args], capture_output=True, text=True, check=True)
+    run = subprocess.run(["git", "--git-dir", str(repo), *args], capture_output=True, text=True, check=True,
+                         timeout=120)
     return run.stdout
 
 

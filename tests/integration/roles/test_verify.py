@@ -44,14 +44,15 @@ def profile_with_fingerprint() -> dict:
 
 
 def bup(repo: Path, *args: str, cwd: Path | None = None) -> str:
-    run = subprocess.run(["bup", "-d", str(repo), *args], capture_output=True, text=True, check=False, cwd=cwd)
+    run = subprocess.run(["bup", "-d", str(repo), *args], capture_output=True, text=True, check=False, cwd=cwd,
+                         timeout=120)
     assert run.returncode == 0, f"bup {' '.join(args)}: {run.stderr[-2000:]}"
     return run.stdout
 
 
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "--git-dir", str(repo), *args], capture_output=True, text=True,
-                          check=True).stdout.strip()
+                          check=True, timeout=120).stdout.strip()
 
 
 @pytest.fixture(scope="module")

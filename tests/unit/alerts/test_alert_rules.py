@@ -24,7 +24,7 @@ def promtool():
 
 
 def run(*argv, cwd=None):
-    return subprocess.run(list(argv), capture_output=True, text=True, check=False, cwd=cwd)
+    return subprocess.run(list(argv), capture_output=True, text=True, check=False, cwd=cwd, timeout=300)
 
 
 def test_rules_are_valid(promtool):

@@ -77,7 +77,8 @@ def pod(tmp_path):
     def run(command, stdin=b"", **env):
         environ = dict(os.environ, PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}", TMPDIR=str(tmp_path / "tmp"),
                        ZUUL_STUB_STORE=str(store), **env)
-        return subprocess.run(["/bin/sh", "-c", command], input=stdin, env=environ, capture_output=True, check=False)
+        return subprocess.run(["/bin/sh", "-c", command], input=stdin, env=environ, capture_output=True, check=False,
+                              timeout=120)
 
     run.store = store
     run.tmp = tmp_path / "tmp"

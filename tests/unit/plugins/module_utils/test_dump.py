@@ -292,7 +292,7 @@ def test_from_pod_wrapper_reports_a_missing_program():
 @needs_tools
 def test_from_pod_wrapper_cleans_up(tmp_path):
     env = dict(os.environ, TMPDIR=str(tmp_path))
-    subprocess.run(dump.from_pod_argv(MARKER, ["echo", "x"], 10), env=env, capture_output=True, check=True)
+    subprocess.run(dump.from_pod_argv(MARKER, ["echo", "x"], 10), env=env, capture_output=True, check=True, timeout=120)
     assert os.listdir(str(tmp_path)) == []
 
 

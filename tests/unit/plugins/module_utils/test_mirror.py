@@ -214,11 +214,11 @@ class TestChecksums:
             sums[name] = hashlib.sha256(content).hexdigest()
         (tmp_path / "MANIFEST").write_bytes(mirror.sha256sum_manifest(sums))
         ok = subprocess.run(["sha256sum", "--quiet", "--strict", "-c", "MANIFEST"], cwd=str(tmp_path),
-                            capture_output=True, check=False)
+                            capture_output=True, check=False, timeout=120)
         assert ok.returncode == 0, ok.stdout + ok.stderr
         (tmp_path / "sp ace").write_bytes(b"tampered")
         bad = subprocess.run(["sha256sum", "--quiet", "--strict", "-c", "MANIFEST"], cwd=str(tmp_path),
-                             capture_output=True, check=False)
+                             capture_output=True, check=False, timeout=120)
         assert bad.returncode != 0 and b"sp ace: FAILED" in bad.stdout
 
     def test_reserved_names_refused_in_source(self):
@@ -244,5 +244,5 @@ def test_local_mtime_matches_find(tmp_path):
     path = tmp_path / "x"
     path.write_text("x")
     os.utime(str(path), ns=(1700000001999999999, 1700000001999999999))
-    out = subprocess.run(["find", str(path), "-printf", "%T@"], capture_output=True, check=True).stdout
+    out = subprocess.run(["find", str(path), "-printf", "%T@"], capture_output=True, check=True, timeout=120).stdout
     assert mirror.local_mtime(os.lstat(str(path))) == mirror.parse_mtime(out) == 1700000001

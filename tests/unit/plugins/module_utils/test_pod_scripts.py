@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(shutil.which("tar") is None or shutil.which("sha
 
 
 def run(script, *args, stdin=b""):
-    return subprocess.run(scripts.command(script, *args), input=stdin, capture_output=True, check=False)
+    return subprocess.run(scripts.command(script, *args), input=stdin, capture_output=True, check=False, timeout=120)
 
 
 def make_tree(root):
