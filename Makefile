@@ -47,9 +47,11 @@ sample: cluster
 demo: cluster
 	tests/cluster/sample/demo.sh
 
+# STATESAFE_STRICT=1: a skip off tests/skip-allowlist.txt, or a directory below its floor in
+# tests/test-floors.txt, fails the run (tests/conftest.py); CI sets CI=true, which does the same.
 .PHONY: unit
 unit: deps
-	"$$(tests/venv.sh)/bin/python" -m pytest -q tests/unit tests/cluster/images
+	STATESAFE_STRICT=1 "$$(tests/venv.sh)/bin/python" -m pytest -q tests/unit tests/cluster/images
 
 .PHONY: sanity
 sanity: deps
@@ -59,10 +61,18 @@ sanity: deps
 offsite-tools:  ## MinIO and age for the offsite tests, built from the Go module proxy (cached)
 	tests/offsite/minio/build.sh >/dev/null
 
+.PHONY: runner-image
+runner-image: cluster  ## the collection's runner image, imported into the local cluster (cached by content)
+	tests/cluster/images/runner.sh >/dev/null
+
+# The integration tests mostly wait (on pods, playbooks, restores): test files run side by side in
+# INTEGRATION_WORKERS processes, each file in one process (its module fixtures and namespace stay
+# together). INTEGRATION_WORKERS=0 runs them one after another.
+INTEGRATION_WORKERS ?= 4
 .PHONY: integration
-integration: cluster offsite-tools
-	STATESAFE_KUBECONFIG="$$($(CLUSTER) kubeconfig)" \
-	  "$$(tests/venv.sh)/bin/python" -m pytest -q tests/integration
+integration: cluster offsite-tools runner-image
+	STATESAFE_STRICT=1 STATESAFE_KUBECONFIG="$$($(CLUSTER) kubeconfig)" \
+	  "$$(tests/venv.sh)/bin/python" -m pytest -q -n $(INTEGRATION_WORKERS) --dist loadfile tests/integration
 
 # `make integration` runs it too (tests/integration/roles/test_molecule.py is the wrapper).
 .PHONY: molecule

@@ -5,12 +5,15 @@ bup and this work tree's statesafe.backup, imported into the local cluster's con
     ref = runner_image_ref(kubeconfig)   # localhost/statesafe-runner:<hash>
 
 runner.sh builds what is missing (the base once; the collection layer when the collection changed), imports
-the image if containerd does not hold that ref already, and prints the ref. The result is kept for the rest
-of the pytest process: the work tree is not expected to change under a test run.
+the image if containerd does not hold that ref already, and prints the ref. `make integration` runs it
+before the tests, so a test normally only reads the ref; pytest-xdist workers take turns (a file lock),
+so two never build or import at once. The result is kept for the rest of the pytest process: the work
+tree is not expected to change under a test run.
 """
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -22,8 +25,10 @@ RUNNER_SH = Path(__file__).resolve().parents[1] / "cluster" / "images" / "runner
 def runner_image_ref(kubeconfig: str) -> str:
     """Build (if needed) and import the runner image into the cluster whose kubeconfig this is."""
     socket = Path(kubeconfig).parent / "containerd" / "containerd.sock"
-    result = subprocess.run([str(RUNNER_SH), "--socket", str(socket)], capture_output=True, text=True,
-                            check=False, timeout=3600)
+    with open(Path(kubeconfig).parent / "runner-image.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = subprocess.run([str(RUNNER_SH), "--socket", str(socket)], capture_output=True, text=True,
+                                check=False, timeout=3600)
     if result.returncode != 0:
         raise RuntimeError(f"{RUNNER_SH} failed (exit {result.returncode}):\n{result.stderr[-4000:]}")
     ref = result.stdout.strip()
