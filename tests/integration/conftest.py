@@ -7,6 +7,8 @@ an integration test that silently skipped would prove nothing.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import subprocess
 import uuid
@@ -17,6 +19,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from cluster_helpers import CLUSTER_SH, exists, wait_until
+from role_helpers import REFERENCE_NS, playbook, sample
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +94,61 @@ def small_disk(tmp_path):
         yield mount
     finally:
         subprocess.run(["umount", str(mount)], check=True, timeout=60)
+
+
+def _run_root(tmp_path_factory) -> Path:
+    """A directory every pytest-xdist worker of this run shares (the base temp dir without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def reference(kubeconfig, tmp_path_factory) -> dict:
+    """The sample stack in `sf-reference`, seeded, fingerprinted and backed up once for the whole run.
+
+    For tests that only read the stack or the archive: the first worker that needs it builds it under a
+    file lock, the others read what it recorded. A test must not change the stack, nor write to `repo`
+    or `staging` (copy them first). Keys: namespace, fingerprint, repo, staging, commit, summary.
+    The namespace is deleted when the run ends (pytest_sessionfinish below).
+    """
+    root = _run_root(tmp_path_factory)
+    home = root / "reference"
+    record = root / "reference.json"
+    with open(root / "reference.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.exists():
+            try:
+                home.mkdir(exist_ok=True)
+                sample(kubeconfig, REFERENCE_NS, "destroy")  # a stack left by a killed run is not this run's
+                sample(kubeconfig, REFERENCE_NS, "deploy")
+                sample(kubeconfig, REFERENCE_NS, "seed")
+                fingerprint = sample(kubeconfig, REFERENCE_NS, "fingerprint")
+                backup = playbook("backup.yml", kubeconfig, home, REFERENCE_NS, staging=str(home / "staging"))
+                assert backup.rc == 0, backup.failures or backup.output[-4000:]
+                summary = backup.stats["statesafe_backup"]
+                data = {"namespace": REFERENCE_NS, "fingerprint": fingerprint, "repo": str(home / "repo"),
+                        "staging": str(home / "staging"), "commit": summary["commit"], "summary": summary}
+            except BaseException as exc:  # recorded, so every worker fails with the cause instead of retrying
+                data = {"error": f"{type(exc).__name__}: {exc}"}
+            record.write_text(json.dumps(data))
+    data = json.loads(record.read_text())
+    if "error" in data:
+        pytest.fail(f"the reference stack and backup could not be made: {data['error']}")
+    return data
+
+
+def pytest_sessionfinish(session):
+    """Delete the reference stack's namespace once, from the process that ran (or controlled) the run."""
+    if hasattr(session.config, "workerinput"):
+        return
+    record = Path(str(session.config._tmp_path_factory.getbasetemp())) / "reference.json"
+    if not record.exists():
+        return
+    kubeconfig = os.environ.get("STATESAFE_KUBECONFIG")
+    if kubeconfig and Path(kubeconfig).is_file():
+        core = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
+        try:
+            core.delete_namespace(REFERENCE_NS)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise

@@ -15,18 +15,20 @@ from pathlib import Path
 
 from kubernetes import client
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "cluster" / "sample" / "sample.sh"
 PLAYBOOKS = REPO / "playbooks"
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 PART_OF = "app.kubernetes.io/part-of=softwarefactory"
+# The namespace of the run's reference stack (the `reference` fixture, tests/integration/conftest.py).
+REFERENCE_NS = "sf-reference"
 
 
-def sample(kubeconfig: str, namespace: str, *args: str) -> str:
+def sample(kubeconfig: str, namespace: str, *args: str, timeout: float = 600) -> str:
     """tests/cluster/sample/sample.sh <args> for the stack in `namespace`; its stdout."""
     env = dict(os.environ, KUBECONFIG=kubeconfig, SAMPLE_NAMESPACE=namespace,
                KUBECTL=str(Path(kubeconfig).parent / "bin" / "kubectl"))
-    run = subprocess.run([str(SAMPLE), *args], env=env, capture_output=True, text=True, check=False)
+    run = subprocess.run([str(SAMPLE), *args], env=env, capture_output=True, text=True, check=False, timeout=timeout)
     assert run.returncode == 0, f"sample.sh {' '.join(args)} ({namespace}) failed:\n{run.stderr[-3000:]}"
     return run.stdout.strip()
 
@@ -46,8 +48,21 @@ class PlaybookRun:
                          for host_result in task.get("hosts", {}).values() if host_result.get("failed")]
 
     def task_names(self) -> list[str]:
+        """Every task that started, as the JSON callback names it (`statesafe.backup.backup : Dump | x`)."""
         return [task["task"]["name"] for play in self.document.get("plays", [])
                 for task in play.get("tasks", [])]
+
+    def executed(self) -> list[str]:
+        """The tasks that ran on a host (not skipped), by the name their role gives them (`Dump | x`)."""
+        return [bare_task_name(task["task"]["name"]) for play in self.document.get("plays", [])
+                for task in play.get("tasks", [])
+                if any(not result.get("skipped") for result in task.get("hosts", {}).values())]
+
+
+def bare_task_name(name: str) -> str:
+    """A task's own name: the JSON callback prefixes role tasks with `<role FQCN> : `."""
+    role, separator, task = name.partition(" : ")
+    return task if separator and role.startswith("statesafe.backup.") else name
 
 
 def playbook_env() -> dict[str, str]:
@@ -56,14 +71,16 @@ def playbook_env() -> dict[str, str]:
                 ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_NOCOLOR="1")
 
 
-def playbook(name: str, kubeconfig: str, tmp: Path, namespace: str, *options: str,
+def playbook(name: str, kubeconfig: str, tmp: Path, namespace: str, *options: str, timeout: float = 900,
              **extra) -> PlaybookRun:
-    """ansible-playbook playbooks/<name> against `namespace`, repository under tmp/repo unless given."""
+    """ansible-playbook playbooks/<name> against `namespace`, repository under tmp/repo unless given.
+
+    `timeout` bounds the run: a hung run fails its test naming the playbook, never the whole suite."""
     variables = {"kubeconfig": kubeconfig, "repository": str(tmp / "repo"), "app_namespace": namespace,
                  "ansible_python_interpreter": sys.executable, **extra}
     argv = [str(ANSIBLE_PLAYBOOK), str(PLAYBOOKS / name), "-e", json.dumps(variables), *options]
     started = time.monotonic()
-    run = subprocess.run(argv, env=playbook_env(), capture_output=True, text=True, check=False)
+    run = subprocess.run(argv, env=playbook_env(), capture_output=True, text=True, check=False, timeout=timeout)
     return PlaybookRun(run, time.monotonic() - started)
 
 
@@ -76,3 +93,17 @@ def mariadb(kubectl, namespace: str, sql: str) -> str:
     run = kubectl("exec", "-i", "-n", namespace, "mariadb-0", "-c", "mariadb", "--", "sh", "-c",
                   'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" exec mariadb -uroot -N -B', input=sql.encode())
     return run.stdout.decode()
+
+
+def listed_archives(kubeconfig: str, tmp: Path, namespace: str, **extra) -> list[dict]:
+    """playbooks/list.yml as a user reads it: each archive line's name, commit prefix, size and completeness."""
+    run = playbook("list.yml", kubeconfig, tmp, namespace, **extra)
+    assert run.rc == 0, run.failures or run.output[-4000:]
+    lines = [line for play in run.document.get("plays", []) for task in play.get("tasks", [])
+             if task["task"]["name"] == "Show them, newest first"
+             for result in task["hosts"].values() for line in result.get("msg", [])]
+    archives = []
+    for line in lines:
+        name, commit, size, state = line.split("  ")
+        archives.append({"name": name, "commit": commit, "size": int(size), "complete": state == "complete"})
+    return archives

@@ -142,13 +142,18 @@ def test_pods_cannot_reach_outside_the_machine(core, namespace, volume_pod):
     assert b"unreachable" in err.lower()
 
 
-@pytest.fixture
+SAMPLE_NS = "sf-cluster"
+
+
+@pytest.fixture(scope="module")
 def sample(kubeconfig):
-    """Run tests/cluster/sample/sample.sh with a command; return its stdout."""
+    """Run tests/cluster/sample/sample.sh with a command on a stack of this file's own; return its stdout."""
     def run(*args: str) -> str:
-        return subprocess.run([str(SAMPLE), *args], capture_output=True, text=True, check=True,
-                              env={**os.environ, "KUBECONFIG": kubeconfig}, timeout=900).stdout.strip()
-    return run
+        return subprocess.run([str(SAMPLE), *args], capture_output=True, text=True, check=True, timeout=900,
+                              env={**os.environ, "KUBECONFIG": kubeconfig, "SAMPLE_NAMESPACE": SAMPLE_NS}
+                              ).stdout.strip()
+    yield run
+    run("destroy", "--no-wait")
 
 
 def test_sample_stack_seeds_and_fingerprints_the_same_twice(sample):
@@ -163,12 +168,12 @@ def test_fingerprint_sees_one_changed_row_and_one_changed_znode(sample, core):
     sample("deploy")
     sample("seed")
     seeded = sample("fingerprint")
-    rc, out, err = run_exec(core, "sf", "mariadb-0", [
+    rc, out, err = run_exec(core, SAMPLE_NS, "mariadb-0", [
         "sh", "-c", 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot '
                     '-e "UPDATE zuul.zuul_build SET result=\'FAILURE\' WHERE id=12345"'])
     assert rc == 0, err + out
     after_row = sample("fingerprint")
-    rc, out, err = run_exec(core, "sf", "zookeeper-0", [
+    rc, out, err = run_exec(core, SAMPLE_NS, "zookeeper-0", [
         "zkCli", "set", "/zuul/system/conf-version", "43"], container="zookeeper")
     assert rc == 0, err + out
     after_znode = sample("fingerprint")

@@ -1,7 +1,8 @@
 """pod_dump against the local cluster: real MariaDB dumps out of the sample stack and loads back.
 
-Dumps read the sample namespace `sf` (read-only); loads go to a scratch database
-in the sample MariaDB that is dropped afterwards. Faults (a failing command, a
+Dumps read a sample stack of this file's own (namespace `sf-dump`, deployed and
+seeded once, deleted afterwards); loads go to a scratch database in its MariaDB
+that is dropped afterwards. Faults (a failing command, a
 process killed mid-stream, a timeout) run in a toolbox pod of our own namespace.
 """
 
@@ -17,8 +18,9 @@ import uuid
 import pytest
 
 from k8s_helpers import make_pod, pod_exec, wait_for
+from role_helpers import sample
 
-SAMPLE_NS = "sf"
+SAMPLE_NS = "sf-dump"
 MARIADB = {"namespace": SAMPLE_NS, "pod": "mariadb-0", "container": "mariadb"}
 DUMP = "mariadb-dump -uroot --single-transaction --skip-dump-date --databases zuul sfmanager"
 TRAILER = "-- Dump completed"
@@ -36,6 +38,16 @@ def mysql(kubectl, sql: str) -> str:
     script = 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N -B -e "$0"'
     result = kubectl("exec", "-n", SAMPLE_NS, "mariadb-0", "-c", "mariadb", "--", "sh", "-c", script, sql)
     return result.stdout.decode().strip()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sample_stack(kubeconfig):
+    try:
+        sample(kubeconfig, SAMPLE_NS, "deploy")
+        sample(kubeconfig, SAMPLE_NS, "seed")
+        yield SAMPLE_NS
+    finally:
+        sample(kubeconfig, SAMPLE_NS, "destroy", "--no-wait")
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +120,7 @@ def test_failing_dump_command_keeps_the_old_file(run_module, root_password, tmp_
                                       env={"MYSQL_PWD": root_password}, dest=str(dest)))
     assert run.failed, run
     assert "failed with rc 3" in run.msg and "giving up" in run.msg
-    assert "namespace=sf pod=mariadb-0 container=mariadb" in run.msg and str(dest) in run.msg
+    assert f"namespace={SAMPLE_NS} pod=mariadb-0 container=mariadb" in run.msg and str(dest) in run.msg
     assert run["rc"] == 3
     assert dest.read_bytes() == b"the previous good dump\n"
     assert leftovers(tmp_path) == []
@@ -225,7 +237,7 @@ def test_failing_load_reports_stderr(run_module, kubectl, root_password, scratch
     run = run_module("pod_dump", dict(MARIADB, state="to_pod", argv=["mariadb", "-uroot", scratch_db],
                                       env={"MYSQL_PWD": root_password}, src=str(sql), sha256=sha256_of(sql)))
     assert run.failed, run
-    assert "failed with rc 1" in run.msg and "no_such_table" in run.msg and "namespace=sf" in run.msg
+    assert "failed with rc 1" in run.msg and "no_such_table" in run.msg and f"namespace={SAMPLE_NS} " in run.msg
     assert run["rc"] == 1
 
 

@@ -6,8 +6,8 @@ survey, environment variables from credentials (here the collection's path in
 ANSIBLE_COLLECTIONS_PATH, as an execution environment provides it). What AWX then shows
 comes from runner's job events and artifacts: the status, rc, the host stats and the
 set_stats data of the playbook_on_stats event (the job's "artifacts"). This test runs
-playbooks/backup.yml exactly so, in namespace `sf-runner` (the sample stack deployed
-there and deleted at the end), and checks:
+playbooks/backup.yml exactly so, against the run's reference stack (namespace `sf-reference`,
+tests/integration/conftest.py; a backup only reads it) into a repository of its own, and checks:
 
 - a backup: status successful, rc 0, `statesafe_backup` in the stats event and its
   summary complete; no Secret value in any file runner wrote (stdout, job_events, ...);
@@ -28,9 +28,9 @@ import ansible_runner
 import pytest
 import yaml
 
-from role_helpers import PART_OF, REPO, namespace_exists, sample
+from role_helpers import PART_OF, REFERENCE_NS, REPO
 
-NS = "sf-runner"
+NS = REFERENCE_NS
 
 
 def private_data_dir(tmp: Path) -> Path:
@@ -89,14 +89,8 @@ def secret_values(core, namespace: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def stack(kubeconfig, core):
-    try:
-        sample(kubeconfig, NS, "deploy")
-        sample(kubeconfig, NS, "seed")
-        yield secret_values(core, NS)
-    finally:
-        sample(kubeconfig, NS, "destroy")
-        assert not namespace_exists(core, NS)
+def stack(reference, core):
+    return secret_values(core, NS)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ def test_molecule_default_scenario(kubeconfig, core, tmp_path):
                              env=env, capture_output=True, text=True, check=False, timeout=2400)
     finally:  # molecule's own cleanup does not run when it is killed
         if namespace_exists(core, NS):
-            sample(kubeconfig, NS, "destroy")
+            sample(kubeconfig, NS, "destroy", "--no-wait")
     output = run.stdout + run.stderr
     fatal = "\n".join(line[:2000] for line in output.splitlines() if line.startswith("fatal:"))
     assert run.returncode == 0, fatal + "\n...\n" + output[-4000:]

@@ -72,7 +72,7 @@ def scheduled(kubeconfig, core, runner_image, tmp_path_factory):
         assert run.rc == 0, run.failures or run.output[-3000:]
         yield tmp
     finally:
-        sample(kubeconfig, NS, "destroy")
+        sample(kubeconfig, NS, "destroy", "--no-wait")
         assert not namespace_exists(core, NS)
 
 

@@ -74,7 +74,7 @@ def stack(kubeconfig, kubectl, tmp_path_factory):
         state["first"] = first
         yield state
     finally:
-        sample(kubeconfig, NS, "destroy")
+        sample(kubeconfig, NS, "destroy", "--no-wait")
 
 
 def assert_skipped_unchanged(stack, before):

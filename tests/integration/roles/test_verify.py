@@ -1,15 +1,19 @@
 """playbooks/verify.yml against the local cluster: a sound archive is verified down to a trial restore, a tampered
 or damaged one is refused naming what is wrong.
 
-The sample stack runs in namespace `sf-verify` and is backed up with playbooks/backup.yml. Then:
+The run's reference stack and backup (tests/integration/conftest.py `reference`: the sample stack in
+`sf-reference`, backed up once with playbooks/backup.yml) is verified from a copy of its repository (verify
+takes the repository's lock). Then:
 
-- verify (latest): bup fsck, every manifest checksum, a trial restore into `sf-verify-verify-<commit[:8]>` and the
+- verify (latest): bup fsck, every manifest checksum, a trial restore into `sf-reference-verify-<commit[:8]>` and the
   profile's checks (the profile's own mariadb check, plus the sample's fingerprint run on the controller and
   compared with the application's namespace): ok, and the scratch namespace and directories are gone;
 - a copy of the repository with a new archive whose dump was modified (saved by bup and marked complete by hand,
   as an attacker or a bug could): verify fails naming dumps/mariadb.sql with the manifest's and the actual sha256,
   and no scratch namespace is made;
-- a copy of the repository with one byte of its largest pack flipped: verify fails naming that pack.
+- a copy of the repository with one byte of its largest pack flipped: verify fails naming that pack;
+- restore.yml given that tampered, complete-marked archive refuses it naming the dump and both checksums
+  before it touches the target namespace (which is never created).
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from role_helpers import REPO, SAMPLE, namespace_exists, playbook, sample
+from role_helpers import REFERENCE_NS, REPO, SAMPLE, namespace_exists, playbook
 
-NS = "sf-verify"
+NS = REFERENCE_NS
 BRANCH = "softwarefactory"
 
 
@@ -56,20 +60,16 @@ def git(repo: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def backed_up(kubeconfig, core, tmp_path_factory):
+def backed_up(reference, core, tmp_path_factory):
+    """The reference backup, its repository copied into this module's directory."""
     tmp = tmp_path_factory.mktemp("verify")
+    shutil.copytree(reference["repo"], tmp / "repo", symlinks=True)
     try:
-        sample(kubeconfig, NS, "deploy")
-        sample(kubeconfig, NS, "seed")
-        backup = playbook("backup.yml", kubeconfig, tmp, NS, staging=str(tmp / "staging"))
-        assert backup.rc == 0, backup.failures or backup.output[-4000:]
-        yield {"tmp": tmp, "commit": backup.stats["statesafe_backup"]["commit"],
-               "fingerprint": sample(kubeconfig, NS, "fingerprint")}
+        yield {"tmp": tmp, "commit": reference["commit"], "fingerprint": reference["fingerprint"],
+               "staging": Path(reference["staging"])}
     finally:
         for name in scratch_namespaces(core):
             core.delete_namespace(name)
-        sample(kubeconfig, NS, "destroy")
-        assert not namespace_exists(core, NS)
 
 
 def verify(kubeconfig, tmp: Path, repository: Path, staging: Path, **extra):
@@ -86,7 +86,7 @@ def test_sound_archive_is_verified_down_to_a_trial_restore(backed_up, kubeconfig
     assert summary["commit"] == backed_up["commit"]
     stages = summary["stages"]
     assert stages["fsck"]["ok"] is True and stages["fsck"]["packs"] >= 1 and stages["fsck"]["damaged"] == []
-    manifest = json.loads((tmp / "staging" / "softwarefactory" / "MANIFEST.json").read_text())
+    manifest = json.loads((backed_up["staging"] / "softwarefactory" / "MANIFEST.json").read_text())
     assert stages["checksums"]["ok"] is True
     assert stages["checksums"]["artifacts_checked"] == len(manifest["artifacts"])
     assert stages["checksums"]["bytes_checked"] == sum(a["size"] for a in manifest["artifacts"])
@@ -160,3 +160,20 @@ def test_damaged_pack_is_named(backed_up, kubeconfig, core):
     assert pack.stem in " ".join(summary["stages"]["fsck"]["damaged"])
     assert "trial_restore" not in summary["stages"]
     assert scratch_namespaces(core) == []
+
+
+def test_restore_refuses_a_tampered_archive_before_touching_the_namespace(backed_up, kubeconfig, core):
+    tmp = backed_up["tmp"]
+    repo = tmp / "tampered-repo"
+    if not repo.exists():
+        tampered_copy(tmp)
+    expected = next(a["sha256"] for a in json.loads(
+        (backed_up["staging"] / "softwarefactory" / "MANIFEST.json").read_text())["artifacts"]
+        if a["path"] == "dumps/mariadb.sql")
+    target = "sf-tampered-restore"
+    run = playbook("restore.yml", kubeconfig, tmp, target, repository=str(repo),
+                   staging=str(tmp / "restore-tampered"))
+    assert run.rc != 0
+    message = " ".join(run.failures)
+    assert "dumps/mariadb.sql" in message and expected in message, message
+    assert not namespace_exists(core, target), "the restore created the namespace of a tampered archive"
