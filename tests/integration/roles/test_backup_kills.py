@@ -1,0 +1,284 @@
+"""The controller killed during each phase of a backup, against the local cluster.
+
+A backup is complete only when every step succeeded and was verified. Here the whole ansible-playbook
+process tree (the controller, its workers, the module they run and that module's children) is SIGKILLed
+while the run is inside one phase, as a crash of the controller's machine would kill it:
+
+- dump: the MariaDB dump has streamed part of its output into the staging tree;
+- copy: the helper pod of the ZooKeeper volume copy is running;
+- save: `bup save` is writing a large new pack into the repository;
+- validation: the new commit is saved, its manifest check has started, no marker is written yet.
+
+After each kill no archive is marked complete, the lease still names the dead run, and the next backup
+recovers that lease, uses the repository normally and ends with one more complete archive that
+`bup_archive_info` lists as the latest. Each phase is detected from what the run does (a file in the
+staging tree, a pod, a process, a git subprocess), never from a fixed delay.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from role_helpers import (ANSIBLE_PLAYBOOK, PLAYBOOKS, REPO, listed_archives, namespace_exists, playbook, playbook_env,
+                          sample)
+
+NS = "sf-kills"
+BRANCH = "softwarefactory"
+# The bulk component below writes this many random bytes: enough that `bup save` runs for seconds.
+BULK_BYTES = 150 * 1024 * 1024
+
+
+def git(repo: Path, *args: str) -> str:
+    run = subprocess.run(["git", "--git-dir", str(repo), *args], capture_output=True, text=True, check=False,
+                         timeout=120)
+    return run.stdout.strip() if run.returncode == 0 else ""
+
+
+def markers(repo: Path) -> list[str]:
+    return sorted(git(repo, "for-each-ref", "--format=%(refname)", "refs/tags/complete").split())
+
+
+def commits(repo: Path) -> list[str]:
+    return git(repo, "rev-list", f"refs/heads/{BRANCH}").split()
+
+
+def lease(repo: Path) -> dict | None:
+    path = repo / "statesafe.lock"
+    text = path.read_text() if path.exists() else ""
+    return (json.loads(text) if text.strip() else {}).get("lease")
+
+
+def profile(**changes) -> dict:
+    data = yaml.safe_load((REPO / "profiles" / "softwarefactory.yml").read_text())
+    components = {c["name"]: c for c in data["components"]}
+    for name, fields in changes.items():
+        if name in components:
+            components[name].update(fields)
+        else:
+            data["components"].append(dict(fields, name=name))
+    return data
+
+
+def descendants(root: int) -> set[int]:
+    """Every live process below `root`. Ansible's workers start sessions of their own, so the controller's
+    process group holds only ansible-playbook itself: its tree is found by parent pid instead."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def argv_of(pid: int) -> list[str]:
+    try:
+        return [part.decode(errors="replace") for part in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                if part]
+    except OSError:
+        return []
+
+
+def kill_tree(root: int) -> set[int]:
+    """SIGKILL a process and everything below it, as a crash of the controller's machine would: each is
+    stopped first (a stopped process neither forks nor is reaped), then all are killed at once."""
+    stopped: set[int] = set()
+    while True:
+        new = ({root} | descendants(root)) - stopped
+        if not new:
+            break
+        for pid in new:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+        stopped |= new
+    for pid in stopped:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return stopped
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class KilledRun:
+    """ansible-playbook backup.yml, killed with every process below it once `reached()` is true."""
+
+    def __init__(self, stack, profile_data: dict, env: dict | None = None):
+        variables = {"kubeconfig": stack["kubeconfig"], "repository": str(stack["repo"]), "app_namespace": NS,
+                     "staging": str(stack["staging"]), "profile_data": profile_data,
+                     "ansible_python_interpreter": sys.executable}
+        self.log = stack["tmp"] / "killed-run.log"
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [str(ANSIBLE_PLAYBOOK), str(PLAYBOOKS / "backup.yml"), "-e", json.dumps(variables)],
+                env={**playbook_env(), **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+
+    def kill_when(self, what: str, reached, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        try:
+            while not reached():
+                if self.process.poll() is not None:
+                    raise AssertionError(f"the run ended (rc {self.process.returncode}) before {what}:\n"
+                                         f"{self.log.read_text()[-3000:]}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{what} not reached in {timeout}s:\n{self.log.read_text()[-3000:]}")
+                time.sleep(0.05)
+        finally:
+            killed = kill_tree(self.process.pid)
+            self.process.wait(timeout=60)
+        assert self.process.returncode == -signal.SIGKILL
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in killed - {self.process.pid}) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in killed if alive(pid)], "a process of the killed run survived"
+
+
+@pytest.fixture(scope="module")
+def stack(kubeconfig, core, tmp_path_factory):
+    """The sample in sf-kills, seeded and backed up once; the namespace is deleted afterwards."""
+    tmp = tmp_path_factory.mktemp("kills")
+    try:
+        sample(kubeconfig, NS, "deploy")
+        sample(kubeconfig, NS, "seed")
+        state = {"kubeconfig": kubeconfig, "tmp": tmp, "repo": tmp / "repo", "staging": tmp / "staging"}
+        first = playbook("backup.yml", kubeconfig, tmp, NS, staging=str(state["staging"]))
+        assert first.rc == 0, first.failures or first.output[-4000:]
+        yield state
+    finally:
+        if namespace_exists(core, NS):
+            sample(kubeconfig, NS, "destroy", "--no-wait")
+
+
+def assert_killed_run_left_nothing_complete(stack, before_markers: list[str], killed: KilledRun) -> dict:
+    assert markers(stack["repo"]) == before_markers, "the killed run marked an archive complete"
+    held = lease(stack["repo"])
+    assert held and f"[run pid={killed.process.pid} " in held["owner"], held
+    return held
+
+
+def assert_next_backup_recovers(stack, kubeconfig, held: dict, before_markers: list[str], dead_pid: int,
+                                **options) -> dict:
+    """The next backup recovers the dead run's lease, says so, and adds one complete archive, listed as newest."""
+    after = playbook("backup.yml", kubeconfig, stack["tmp"], NS, staging=str(stack["staging"]), **options)
+    assert after.rc == 0, after.failures or after.output[-4000:]
+    summary = after.stats["statesafe_backup"]
+    assert summary["complete"] is True
+    assert summary["recovered_lease"]["token"] == held["token"]
+    assert f"ansible-playbook pid {dead_pid} " in summary["recovered_lease"]["reason"]
+    assert "is gone" in summary["recovered_lease"]["reason"]
+    assert any("Recovering the run lease" in line and f"pid={dead_pid}" in line
+               for line in after.output.splitlines()), "the recovery is not reported"
+    assert len(markers(stack["repo"])) == len(before_markers) + 1
+    assert lease(stack["repo"]) is None
+    newest = listed_archives(kubeconfig, stack["tmp"], NS)[0]
+    assert newest["complete"] and summary["commit"].startswith(newest["commit"]), newest
+    return summary
+
+
+def test_killed_during_the_dump(stack, kubeconfig):
+    before = markers(stack["repo"])
+    dumps = stack["staging"] / "softwarefactory" / "dumps"
+    previous_dump = (dumps / "mariadb.sql").read_bytes()
+    mariadb = next(c for c in profile()["components"] if c["name"] == "mariadb")
+    # 64 KiB of the real dump, a pause, then the rest: the kill lands while the dump is half written.
+    slow = profile(mariadb={"command": f"( {mariadb['command']} ) | {{ head -c 65536; sleep 120; cat; }}"})
+    run = KilledRun(stack, slow)
+
+    def dump_half_written() -> bool:
+        return any(p.name.startswith(".") and p.stat().st_size >= 65536 for p in dumps.iterdir())
+
+    run.kill_when("the dump streaming into the staging tree", dump_half_written)
+    held = assert_killed_run_left_nothing_complete(stack, before, run)
+    assert (dumps / "mariadb.sql").read_bytes() == previous_dump, "the killed dump replaced the last good one"
+    assert_next_backup_recovers(stack, kubeconfig, held, before, run.process.pid)
+
+
+def test_killed_during_the_volume_copy(stack, kubeconfig, core):
+    before = markers(stack["repo"])
+    run = KilledRun(stack, profile())
+
+    def helper_running() -> bool:
+        pods = core.list_namespaced_pod(NS, label_selector="app.kubernetes.io/component=pv-copy-helper").items
+        return any(p.status.phase == "Running" for p in pods)
+
+    run.kill_when("the volume copy's helper pod running", helper_running)
+    held = assert_killed_run_left_nothing_complete(stack, before, run)
+    assert_next_backup_recovers(stack, kubeconfig, held, before, run.process.pid)
+
+
+def test_killed_while_bup_save_writes(stack, kubeconfig):
+    before_markers, before_commits = markers(stack["repo"]), commits(stack["repo"])
+    # Random bytes do not deduplicate: bup save has a large new pack to write.
+    bulky = profile(bulk={"type": "dump", "statefulset": "mariadb", "pod": "mariadb-0", "container": "mariadb",
+                          "extension": "bin", "command": f"head -c {BULK_BYTES} /dev/urandom", "timeout": 600})
+    run = KilledRun(stack, bulky)
+    started: list[float] = []
+
+    def saving_for_a_while() -> bool:
+        saving = any("save" in argv and any(part.endswith("bup") for part in argv)
+                     for argv in map(argv_of, descendants(run.process.pid)))
+        if saving and not started:
+            started.append(time.monotonic())
+        return bool(started) and saving and time.monotonic() - started[0] > 1.0
+
+    run.kill_when("bup save writing for a second", saving_for_a_while)
+    held = assert_killed_run_left_nothing_complete(stack, before_markers, run)
+    assert commits(stack["repo"]) == before_commits, "bup save was killed before it could commit"
+    assert_next_backup_recovers(stack, kubeconfig, held, before_markers, run.process.pid)
+
+
+def test_killed_during_validation(stack, kubeconfig, tmp_path):
+    before_markers, before_commits = markers(stack["repo"]), commits(stack["repo"])
+    # A git on PATH that holds the validation's `git ls-tree` of the new commit: the kill lands after bup save
+    # committed and before the completeness marker can be written.
+    real_git = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True, check=True,
+                              timeout=30).stdout.strip()
+    reached = tmp_path / "validation-started"
+    shim = tmp_path / "bin" / "git"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\ncase " $* " in *" ls-tree "*) touch {reached}; sleep 300;; esac\n'
+                    f'exec {real_git} "$@"\n')
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    run = KilledRun(stack, profile(), env={"PATH": f"{shim.parent}:{os.environ['PATH']}"})
+
+    run.kill_when("the validation of the saved commit", reached.exists)
+    held = assert_killed_run_left_nothing_complete(stack, before_markers, run)
+    saved = commits(stack["repo"])
+    assert len(saved) == len(before_commits) + 1, "the kill was meant to land after bup save committed"
+    unmarked = saved[0]
+    entry = next(a for a in listed_archives(kubeconfig, stack["tmp"], NS) if unmarked.startswith(a["commit"]))
+    assert entry["complete"] is False, "the commit saved by the killed run is listed as complete"
+    summary = assert_next_backup_recovers(stack, kubeconfig, held, before_markers, run.process.pid,
+                                          backup_retention=True)
+    # Retention ran under the recovering run's lease: it removed the killed run's incomplete archive and kept
+    # every complete one (all are younger than its 7 days).
+    assert [archive["commit"] for archive in summary["retention"]["removed"]] == [unmarked]
+    assert summary["retention"]["kept"] == len(markers(stack["repo"])) == len(before_markers) + 1
