@@ -96,7 +96,8 @@ def pytest_sessionfinish(session):
     if not _strict() or hasattr(config, "workerinput") or config.option.collectonly:
         return
     problems = unlisted_skips(_Outcomes.skips, [pattern for pattern, *_ in _entries("skip-allowlist.txt")])
-    if not (config.getoption("keyword") or config.getoption("markexpr") or config.getoption("lf")):
+    selected = config.getoption("keyword") or config.getoption("markexpr") or config.getoption("lf", default=False)
+    if not selected:
         problems += floor_failures(config.rootpath, config.args, _Outcomes.ran, _entries("test-floors.txt"))
     if problems:
         config.stash[_PROBLEMS] = problems
