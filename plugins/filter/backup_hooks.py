@@ -10,7 +10,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import StatesafeError
-from ansible_collections.statesafe.backup.plugins.module_utils.pod_hooks import combine, discover
+from ansible_collections.statesafe.backup.plugins.module_utils.capture.pod_hooks import combine, discover
 
 
 def backup_hooks(pods, profile_hooks=None):

@@ -96,17 +96,17 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
     CoreException,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.access_review import (
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.access_review import (
     run,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.connection import (
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.connection import (
     get_client,
     module_argument_spec,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     StatesafeError,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.kube_api import (
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.api import (
     KubeApi,
 )
 

@@ -100,7 +100,7 @@ error_location:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.statesafe.backup.plugins.module_utils.archive_check import (
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.archive_check import (
     verify_tree,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (

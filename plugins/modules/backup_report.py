@@ -226,7 +226,7 @@ from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
-from ansible_collections.statesafe.backup.plugins.module_utils import backup_metrics as bm
+from ansible_collections.statesafe.backup.plugins.module_utils.report import metrics as bm
 
 ARGUMENT_SPEC = dict(
     profile=dict(type="str", required=True),

@@ -130,11 +130,11 @@ error_location:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.statesafe.backup.plugins.module_utils.bup import (
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.repository import (
     repository_from_params,
     run_list,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.bup_args import (
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.args import (
     failure,
     module_kwargs,
 )

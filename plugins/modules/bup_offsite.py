@@ -254,8 +254,8 @@ error_location:
 """
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
-from ansible_collections.statesafe.backup.plugins.module_utils import offsite_ops
-from ansible_collections.statesafe.backup.plugins.module_utils.bup_args import (
+from ansible_collections.statesafe.backup.plugins.module_utils.offsite import ops as offsite_ops
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.args import (
     failure,
     module_kwargs,
 )

@@ -241,11 +241,11 @@ lock_holder:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.statesafe.backup.plugins.module_utils.bup import (
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.repository import (
     repository_from_params,
     run_save,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.bup_args import (
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.args import (
     failure,
     module_kwargs,
 )

@@ -228,19 +228,19 @@ import json
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
     AnsibleK8SModule,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.connection import (
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.connection import (
     module_argument_spec,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     StatesafeError,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.k8s_module import (
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.module import (
     run_k8s_module,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.manifest import (
+from ansible_collections.statesafe.backup.plugins.module_utils.capture.manifest import (
     load_yaml,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.restore_policy import (
+from ansible_collections.statesafe.backup.plugins.module_utils.capture.restore_policy import (
     POLICIES,
     WORKLOAD_KIND,
     build_plan,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from bup_helpers import AnsibleRun, finish_module, start_module
 
-from ansible_collections.statesafe.backup.plugins.module_utils import bup as bup_ops
+from ansible_collections.statesafe.backup.plugins.module_utils.bup import repository as bup_ops
 
 
 @pytest.fixture(scope="session", autouse=True)

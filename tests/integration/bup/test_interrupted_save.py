@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bup_helpers import bup, finish_module, markers, start_module, tree_digest, write_tree
 
-from ansible_collections.statesafe.backup.plugins.module_utils import bup as bup_ops
+from ansible_collections.statesafe.backup.plugins.module_utils.bup import repository as bup_ops
 
 
 def bup_save_pid(staging: Path):

@@ -8,7 +8,7 @@ import time
 import pytest
 from bup_helpers import bup, git, markers, tree_digest, write_tree
 
-from ansible_collections.statesafe.backup.plugins.module_utils import bup as bup_ops
+from ansible_collections.statesafe.backup.plugins.module_utils.bup import repository as bup_ops
 
 UTC = {"TZ": "UTC"}
 WRT = calendar.timegm((2024, 6, 30, 12, 0, 0))

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bup"))
 # pylint: disable=wrong-import-position
 from bup_helpers import finish_module, start_module  # noqa: E402
 
-from ansible_collections.statesafe.backup.plugins.module_utils import bup as bup_ops  # noqa: E402
+from ansible_collections.statesafe.backup.plugins.module_utils.bup import repository as bup_ops  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 BUILD = ROOT / "tests" / "offsite" / "minio" / "build.sh"

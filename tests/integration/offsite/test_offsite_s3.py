@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from bup_helpers import VENV_BIN, ansible_env, git, markers, tree_digest, write_tree
 
-from ansible_collections.statesafe.backup.plugins.module_utils import bup as bup_ops
+from ansible_collections.statesafe.backup.plugins.module_utils.bup import repository as bup_ops
 
 KNOWN = b"statesafe-offsite-known-plaintext " * 64  # compressible text bup stores as-is or zlib'd
 

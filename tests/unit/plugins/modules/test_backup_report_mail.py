@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from ansible_collections.statesafe.backup.plugins.module_utils import backup_metrics as bm
+from ansible_collections.statesafe.backup.plugins.module_utils.report import metrics as bm
 from ansible_collections.statesafe.backup.plugins.modules import backup_report
 
 SECRET = "hunter2-db-password"
