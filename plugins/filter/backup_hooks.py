@@ -21,7 +21,7 @@ def backup_hooks(pods, profile_hooks=None):
     try:
         return combine(profile_hooks, discover(pods))
     except StatesafeError as exc:
-        raise AnsibleFilterError("invalid backup hook: {0}".format(exc))
+        raise AnsibleFilterError("invalid backup hook: {0}".format(exc)) from exc
 
 
 class FilterModule(object):

@@ -96,6 +96,10 @@ class ExecTimeout(ExecFailed):
     """The command did not finish in time."""
 
 
+class FileChangedWhileRead(ExecFailed):
+    """The pod's tar read a file that was written or removed meanwhile; a fresh pass may succeed."""
+
+
 class StreamError(StatesafeError):
     """The exec stream broke, ended early or violated the channel protocol.
 
@@ -114,12 +118,26 @@ class StreamError(StatesafeError):
         return fields
 
 
+class StreamCut(StreamError):
+    """A stream that ended early or broke; details say what arrived and whether the exit status came."""
+
+    @property
+    def lost_tail(self):
+        """True when the pod's command reported success: the tail of its output was lost in transit."""
+        details = self.details or {}
+        return bool(details.get("status_arrived")) and '"Success"' in (details.get("status") or "")
+
+
 class UnsafeArchive(StatesafeError):
     """A tar member or a listing entry would escape or damage the target tree."""
 
 
 class VerificationFailed(StatesafeError):
     """What arrived does not match what the pod says it sent."""
+
+
+class ChecksumMismatch(VerificationFailed):
+    """A received file's sha256 differs from the one the pod computed, or the pod computed none."""
 
 
 class HelperPodError(StatesafeError):

@@ -226,6 +226,7 @@ from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
+from ansible_collections.statesafe.backup.plugins.module_utils.boundary import run_module
 from ansible_collections.statesafe.backup.plugins.module_utils.report import metrics as bm
 
 ARGUMENT_SPEC = dict(
@@ -393,11 +394,9 @@ def report(params, check_mode):
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            required_by={"mail_username": ["mail_password"]})
-    try:
-        result = report(module.params, module.check_mode)
-    except (IOError, OSError, ValueError) as exc:
-        module.fail_json(msg="reporting the backup run of {0} in namespace {1} failed: {2}".format(
-            module.params["profile"], module.params["namespace"], exc))
+    result = run_module(module, lambda: report(module.params, module.check_mode), catch=(OSError, ValueError),
+                        describe=lambda exc: {"msg": "reporting the backup run of {0} in namespace {1} failed: {2}".format(
+                            module.params["profile"], module.params["namespace"], exc)})
     if result["errors"] and module.params["fail_on_delivery_error"]:
         module.fail_json(msg="the report of the backup run of {0} in namespace {1} was not delivered to: {2}".format(
             module.params["profile"], module.params["namespace"], "; ".join(result["errors"])), **result)

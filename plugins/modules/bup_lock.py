@@ -104,11 +104,11 @@ from ansible_collections.statesafe.backup.plugins.module_utils.bup.repository im
     run_lock,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.bup.args import (
-    failure,
     module_kwargs,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
-    StatesafeError,
+from ansible_collections.statesafe.backup.plugins.module_utils.boundary import (
+    repository_error,
+    run_module,
 )
 
 ARGUMENT_SPEC = dict(
@@ -122,10 +122,8 @@ ARGUMENT_SPEC = dict(
 def main():
     module = AnsibleModule(**module_kwargs(ARGUMENT_SPEC, required_if=[("state", "released", ("lock_token", "force"),
                                                                         True)]))
-    try:
-        result = run_lock(repository_from_params(module.params), module.params)
-    except (StatesafeError, OSError) as exc:
-        module.fail_json(**failure(exc, module.params))
+    result = run_module(module, lambda: run_lock(repository_from_params(module.params), module.params),
+                        describe=repository_error(module.params))
     module.exit_json(**result)
 
 

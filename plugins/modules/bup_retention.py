@@ -160,11 +160,11 @@ from ansible_collections.statesafe.backup.plugins.module_utils.bup.repository im
     run_retention,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.bup.args import (
-    failure,
     module_kwargs,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
-    StatesafeError,
+from ansible_collections.statesafe.backup.plugins.module_utils.boundary import (
+    repository_error,
+    run_module,
 )
 
 ARGUMENT_SPEC = dict(
@@ -187,10 +187,8 @@ POLICY = ("keep_all_for", "keep_dailies_for", "keep_weeklies_for", "keep_monthli
 def main():
     module = AnsibleModule(**module_kwargs(ARGUMENT_SPEC, mutually_exclusive=[("branch", "branches")],
                                            required_one_of=[POLICY], supports_check_mode=True))
-    try:
-        result = run_retention(repository_from_params(module.params), module.params, module.check_mode)
-    except (StatesafeError, OSError) as exc:
-        module.fail_json(**failure(exc, module.params))
+    result = run_module(module, lambda: run_retention(repository_from_params(module.params), module.params, module.check_mode),
+                        describe=repository_error(module.params))
     module.exit_json(**result)
 
 

@@ -140,7 +140,7 @@ def verify_tree(root, manifest="MANIFEST.json"):
         with open(manifest_file, "rb") as handle:
             data = handle.read()
     except (IOError, OSError) as exc:
-        raise InvalidInput("the archive has no readable manifest: {0}".format(exc), path=manifest_file)
+        raise InvalidInput("the archive has no readable manifest: {0}".format(exc), path=manifest_file) from exc
     artifacts = load_manifest(data, manifest_file)
     report = check_tree(artifacts, scan_tree(root), manifest_path=manifest)
     report["root"] = root

@@ -42,14 +42,3 @@ def module_kwargs(own_spec, mutually_exclusive=(), required_if=(), required_one_
         supports_check_mode=supports_check_mode,
     )
 
-
-def failure(exc, params):
-    """fail_json arguments for an exception from the bup layer; OSErrors name the repository too."""
-    import traceback  # pylint: disable=import-outside-toplevel
-
-    fields = exc.result_fields() if hasattr(exc, "result_fields") else {
-        "error_location": {"repository": params.get("remote") or params.get("repository")}}
-    msg = str(exc)
-    if not hasattr(exc, "result_fields"):
-        msg = "{0} (repository={1})".format(exc, params.get("remote") or params.get("repository"))
-    return dict(fields, msg=msg, exception=traceback.format_exc())

@@ -126,7 +126,7 @@ class ServerConnection(object):
             self.process.stdin.write(data)
             self.process.stdin.flush()
         except (IOError, OSError) as exc:
-            raise self.died("cannot write to bup server: {0}".format(exc))
+            raise self.died("cannot write to bup server: {0}".format(exc)) from exc
 
     def died(self, message):
         try:

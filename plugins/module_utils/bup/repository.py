@@ -191,7 +191,7 @@ class Repository(object):
         try:
             return parse.archive_files(parse.parse_ls_tree(result.stdout))
         except ValueError as exc:
-            raise BupError(str(exc), **self.where(branch=branch, commit=commit))
+            raise BupError(str(exc), **self.where(branch=branch, commit=commit)) from exc
 
     def digests(self, files, paths):
         """sha256 of each path, from the blobs the repository holds (one git cat-file process)."""
@@ -366,7 +366,7 @@ def _read_manifest(root, manifest):
         with open(path, "rb") as handle:
             data = handle.read()
     except (IOError, OSError) as exc:
-        raise BadInput("cannot read the manifest: {0}".format(exc), path=path)
+        raise BadInput("cannot read the manifest: {0}".format(exc), path=path) from exc
     artifacts = validate_mod.load_manifest(data, path)
     inside = None
     if path.startswith(root + os.sep):
@@ -519,7 +519,7 @@ def _verify_restored(root, manifest):
         with open(path, "rb") as handle:
             data = handle.read()
     except (IOError, OSError) as exc:
-        raise BupError("the restored archive has no readable manifest: {0}".format(exc), path=manifest)
+        raise BupError("the restored archive has no readable manifest: {0}".format(exc), path=manifest) from exc
     artifacts = validate_mod.load_manifest(data, manifest)
     files, digests = {}, {}
     for artifact in artifacts:

@@ -63,7 +63,7 @@ class Runner(object):
             process = subprocess.Popen(argv, stdin=subprocess.PIPE if input_data is not None else subprocess.DEVNULL,
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env, cwd=cwd)
         except OSError as exc:
-            raise BupCommandFailed("cannot run {0}: {1}".format(argv[0], exc), argv=argv)
+            raise BupCommandFailed("cannot run {0}: {1}".format(argv[0], exc), argv=argv) from exc
         stdout, stderr = process.communicate(input_data)
         return Result(argv, process.returncode, stdout, stderr, time.time() - start)
 
@@ -94,7 +94,7 @@ class Runner(object):
                                        env=self.env)
         except OSError as exc:
             stderr_file.close()
-            raise BupCommandFailed("cannot run {0}: {1}".format(argv[0], exc), argv=argv)
+            raise BupCommandFailed("cannot run {0}: {1}".format(argv[0], exc), argv=argv) from exc
         process.stderr_file = stderr_file
         return process
 

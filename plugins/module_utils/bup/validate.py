@@ -43,7 +43,7 @@ def load_manifest(data, source):
     try:
         document = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadInput("manifest is not valid JSON: {0}".format(exc), path=source)
+        raise BadInput("manifest is not valid JSON: {0}".format(exc), path=source) from exc
     raw = document.get("artifacts") if isinstance(document, dict) else None
     if isinstance(raw, dict):
         raw = [dict(value, path=key) if isinstance(value, dict) else {"path": key} for key, value in raw.items()]

@@ -471,7 +471,7 @@ def check_params(params):
             try:
                 re.compile(params["expect_trailer"])
             except re.error as exc:
-                raise InvalidInput("expect_trailer is not a valid regular expression: {0}".format(exc))
+                raise InvalidInput("expect_trailer is not a valid regular expression: {0}".format(exc)) from exc
     return build_argv(params.get("argv"), params.get("command"), params.get("env"), params.get("timeout"),
                       params["kill_after"], params["shell"])
 

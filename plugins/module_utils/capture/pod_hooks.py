@@ -68,7 +68,7 @@ def parse_command(value, where):
         try:
             argv = json.loads(text)
         except ValueError as exc:
-            raise InvalidInput("{0}: the command starts with '[' but is not a JSON list: {1}".format(where, exc))
+            raise InvalidInput("{0}: the command starts with '[' but is not a JSON list: {1}".format(where, exc)) from exc
         if not argv or not all(isinstance(word, str) and word for word in argv):
             raise InvalidInput("{0}: a JSON command must be a non-empty list of non-empty strings".format(where))
         return {"argv": argv}
@@ -135,7 +135,7 @@ def pod_hooks(pod):
         try:
             hook.update(parse_command(fields["command"], where))
         except InvalidInput as exc:
-            raise InvalidInput(exc.message, namespace=namespace, pod=name)
+            raise InvalidInput(exc.message, namespace=namespace, pod=name) from exc
 
         where = "annotation {0}".format(annotation(phase, "container"))
         container = fields.get("container", "")
@@ -163,7 +163,7 @@ def pod_hooks(pod):
         try:
             hook["timeout"] = parse_timeout(fields.get("timeout", DEFAULT_TIMEOUT), where)
         except InvalidInput as exc:
-            raise InvalidInput(exc.message, namespace=namespace, pod=name)
+            raise InvalidInput(exc.message, namespace=namespace, pod=name) from exc
         hooks[phase].append(hook)
     return hooks
 

@@ -97,12 +97,12 @@ def run_one(k8s_client, pod, container, argv, timeout, kill_after, output_limit,
         try:
             session.drain_to(stdout)
             status = session.finish()
-        except ExecTimeout:
+        except ExecTimeout as exc:
             raise ExecTimeout(
                 "no exit status {0} s after the {1} s timeout; the command may still be running".format(
                     kill_after + STATUS_GRACE, timeout),
                 **location
-            )
+            ) from exc
     finally:
         session.close()
     elapsed = time.monotonic() - started

@@ -127,7 +127,7 @@ def collect_objects(api, namespace, selections):
                     for name in manifest.referenced_names(item, ref.get("paths"), ref.get("field_names"))
                 ))
             except ValueError as exc:
-                raise InvalidInput("bad reference path: {0}".format(exc), namespace=namespace, kind=spec["kind"])
+                raise InvalidInput("bad reference path: {0}".format(exc), namespace=namespace, kind=spec["kind"]) from exc
             if names:
                 referenced = fetch(ref, names, None)
                 if referenced:
@@ -145,7 +145,7 @@ def render_objects(objects, strip_owner_references, strip_namespace, extra_paths
         try:
             relpath = manifest.object_relpath(obj["kind"], name)
         except ValueError as exc:
-            raise InvalidInput(str(exc), kind=obj.get("kind"), name=name)
+            raise InvalidInput(str(exc), kind=obj.get("kind"), name=name) from exc
         identity = "{0} {1}".format(obj.get("apiVersion"), obj.get("kind"))
         if relpath in paths and paths[relpath] != identity:
             raise InvalidInput(

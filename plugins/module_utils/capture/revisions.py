@@ -287,7 +287,7 @@ def _probe_exec(k8s_client, api, namespace, entry):
     try:
         return output_revision(result["stdout"]), container
     except ValueError as exc:
-        raise ExecFailed("revision probe of component {0}: {1}".format(entry["name"], exc), **location)
+        raise ExecFailed("revision probe of component {0}: {1}".format(entry["name"], exc), **location) from exc
 
 
 def take_revisions(k8s_client, api, namespace, plan):

@@ -128,9 +128,9 @@ def run(api, namespace, checks):
     try:
         api.request("GET", "/api/v1/namespaces/{0}".format(namespace), location={"namespace": namespace})
         namespace_found = True
-    except ObjectNotFound:
+    except ObjectNotFound as exc:
         raise ObjectNotFound("namespace {0} does not exist on this cluster; nothing to back up".format(namespace),
-                             namespace=namespace)
+                             namespace=namespace) from exc
     except ApiError as exc:
         if exc.status != 403:
             raise

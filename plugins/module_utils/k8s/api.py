@@ -91,12 +91,12 @@ class KubeApi(object):
             raise KindNotServed(
                 "the API server does not serve kind {0} in {1}: {2}".format(kind, api_version, exc),
                 kind=kind,
-            )
+            ) from exc
         except DynamicApiError as exc:
             raise ApiError(
                 "API discovery failed for {0}/{1}: {2}".format(api_version, kind, _status_message(exc)),
                 status=getattr(exc, "status", None), reason=getattr(exc, "reason", None), kind=kind,
-            )
+            ) from exc
         prefix = resource.prefix or ("api" if "/" not in resource.group_version else "apis")
         return ResourceType(resource.group_version, resource.kind, resource.name, bool(resource.namespaced), prefix)
 
@@ -116,20 +116,20 @@ class KubeApi(object):
             status = getattr(exc, "status", None)
             message = _status_message(exc)
             if status == 404:
-                raise ObjectNotFound(message, **location)
+                raise ObjectNotFound(message, **location) from exc
             raise ApiError(
                 "{0} {1} failed (HTTP {2}): {3}".format(method, path, status, message),
                 status=status, reason=getattr(exc, "reason", None), **location
-            )
+            ) from exc
         except Exception as exc:  # urllib3 connection errors, timeouts
-            raise ApiError("{0} {1} failed: {2}".format(method, path, exc), **location)
+            raise ApiError("{0} {1} failed: {2}".format(method, path, exc), **location) from exc
         data = response.data
         if not data:
             return {}
         try:
             return json.loads(data)
         except ValueError as exc:
-            raise ApiError("{0} {1} returned invalid JSON: {2}".format(method, path, exc), **location)
+            raise ApiError("{0} {1} returned invalid JSON: {2}".format(method, path, exc), **location) from exc
 
     def list_items(self, rtype, namespace=None, label_selector=None, field_selector=None):
         """All objects of one type in one LIST request, apiVersion/kind filled in."""

@@ -256,8 +256,8 @@ def parse_exit_status(raw):
     try:
         text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
         status = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
-        raise ProtocolError("status channel did not carry JSON: {0!r}".format(bytes(raw)[:200]))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError("status channel did not carry JSON: {0!r}".format(bytes(raw)[:200])) from exc
     if not isinstance(status, dict):
         raise ProtocolError("status channel JSON is not an object: {0!r}".format(status))
     state = status.get("status")
@@ -273,8 +273,8 @@ def parse_exit_status(raw):
             if cause.get("reason") == "ExitCode":
                 try:
                     return ExitStatus(int(cause.get("message")), message, reason)
-                except (TypeError, ValueError):
-                    raise ProtocolError("exit code is not a number: {0!r}".format(cause.get("message")))
+                except (TypeError, ValueError) as exc:
+                    raise ProtocolError("exit code is not a number: {0!r}".format(cause.get("message"))) from exc
         raise ProtocolError("NonZeroExitCode status without an ExitCode cause: {0}".format(message))
     return ExitStatus(None, message, reason, started=False)
 

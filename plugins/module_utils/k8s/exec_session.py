@@ -182,9 +182,9 @@ class ExecSession(object):
         try:
             ws.connect(url, **options)
         except websocket.WebSocketBadStatusException as exc:
-            raise _handshake_error(exc, location)
+            raise _handshake_error(exc, location) from exc
         except (websocket.WebSocketException, socket.error, ssl.SSLError) as exc:
-            raise StreamError("cannot open exec stream: {0}".format(exc), **location)
+            raise StreamError("cannot open exec stream: {0}".format(exc), **location) from exc
         protocol = ws.getsubprotocol() or proto.PROTOCOL_V4
         ws.sock.settimeout(None)
         return cls(ws, protocol, location, deadline=deadline, stderr_limit=stderr_limit)
@@ -217,17 +217,17 @@ class ExecSession(object):
         self._sock.settimeout(remaining)
         try:
             count = self._sock.recv_into(self._recv_buffer)
-        except socket.timeout:
-            raise ExecTimeout("command did not finish in time", **self.location)
+        except socket.timeout as exc:
+            raise ExecTimeout("command did not finish in time", **self.location) from exc
         except (socket.error, ssl.SSLError) as exc:
-            raise StreamError("exec stream broke: {0}".format(exc), **self.location)
+            raise StreamError("exec stream broke: {0}".format(exc), **self.location) from exc
         if count == 0:
             self.closed_by_server = True
             return False
         try:
             frames = self._parser.feed(memoryview(self._recv_buffer)[:count])
         except proto.ProtocolError as exc:
-            raise StreamError("invalid exec stream: {0}".format(exc), **self.location)
+            raise StreamError("invalid exec stream: {0}".format(exc), **self.location) from exc
         for frame in frames:
             self._dispatch(frame)
         return not self.closed_by_server
@@ -245,7 +245,7 @@ class ExecSession(object):
         try:
             channel, data = self._demux.frame(frame)
         except proto.ProtocolError as exc:
-            raise StreamError("invalid exec stream: {0}".format(exc), **self.location)
+            raise StreamError("invalid exec stream: {0}".format(exc), **self.location) from exc
         if not data:
             return
         if channel == proto.STDOUT:
@@ -305,7 +305,7 @@ class ExecSession(object):
         try:
             return proto.parse_exit_status(bytes(self._status))
         except proto.ProtocolError as exc:
-            raise StreamError(str(exc), **self.location)
+            raise StreamError(str(exc), **self.location) from exc
 
     # -- writing -------------------------------------------------------------
 
@@ -316,12 +316,12 @@ class ExecSession(object):
         self._sock.settimeout(stall if remaining is None else min(remaining, stall))
         try:
             self._sock.sendall(frame)
-        except socket.timeout:
+        except socket.timeout as exc:
             if remaining is not None and remaining <= stall:
-                raise ExecTimeout("command did not read its input in time", **self.location)
-            raise StreamError("command took no input for {0} s; it probably died".format(stall), **self.location)
+                raise ExecTimeout("command did not read its input in time", **self.location) from exc
+            raise StreamError("command took no input for {0} s; it probably died".format(stall), **self.location) from exc
         except (socket.error, ssl.SSLError) as exc:
-            raise StreamError("exec stream broke while sending: {0}".format(exc), **self.location)
+            raise StreamError("exec stream broke while sending: {0}".format(exc), **self.location) from exc
 
     def send_stdin(self, data):
         view = memoryview(data)

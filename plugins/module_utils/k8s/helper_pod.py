@@ -139,8 +139,8 @@ class HelperPod(object):
         location = dict(namespace=self.namespace, kind="PersistentVolumeClaim", name=self.claim)
         try:
             claim_obj = self.api.get_claim(self.namespace, self.claim)
-        except ObjectNotFound:
-            raise ObjectNotFound("claim {0} not found".format(self.claim), **location)
+        except ObjectNotFound as exc:
+            raise ObjectNotFound("claim {0} not found".format(self.claim), **location) from exc
         users = pod_utils.claim_users(self.api.list_pods(self.namespace), self.claim)
         self.node = placement(claim_obj, users)
         self.name = helper_name(self.claim, os.urandom(3).hex())
@@ -189,7 +189,7 @@ class HelperPod(object):
         except (StatesafeError, ObjectNotFound) as cleanup_error:
             if exc_type is None:
                 raise HelperPodError("could not remove helper pod: {0}".format(cleanup_error),
-                                     namespace=self.namespace, pod=self.name)
+                                     namespace=self.namespace, pod=self.name) from cleanup_error
             # The copy already failed; report that, and the leftover pod as a warning.
             self.warnings.append("could not remove helper pod {0}/{1}: {2}".format(
                 self.namespace, self.name, cleanup_error))

@@ -178,7 +178,7 @@ def _age(argv, what, location):
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as exc:
         raise OffsiteError("cannot run {0} to {1}: {2}; install age (Debian: apt-get install age) or set "
-                           "age_command".format(argv[0], what, exc), **location)
+                           "age_command".format(argv[0], what, exc), **location) from exc
     _out, err = process.communicate()
     if process.returncode != 0:
         text = err.decode("utf-8", "replace").strip().replace("\n", " ")
@@ -220,7 +220,7 @@ def git_refs(git_command, repository):
                                           "--format=%(objectname) %(refname)", "refs/"], stderr=subprocess.STDOUT)
     except (OSError, subprocess.CalledProcessError) as exc:
         raise OffsiteError("cannot list the refs of the repository: {0}".format(
-            getattr(exc, "output", b"").decode("utf-8", "replace").strip() or exc), repository=repository)
+            getattr(exc, "output", b"").decode("utf-8", "replace").strip() or exc), repository=repository) from exc
     refs = {}
     for line in output.decode("utf-8").splitlines():
         sha, _sep, ref = line.partition(" ")
@@ -248,7 +248,7 @@ def _recipients(params):
             with open(params["recipients_file"]) as handle:
                 given.append(handle.read())
         except (IOError, OSError) as exc:
-            raise OffsiteError("cannot read recipients_file: {0}".format(exc), path=params["recipients_file"])
+            raise OffsiteError("cannot read recipients_file: {0}".format(exc), path=params["recipients_file"]) from exc
     recipients = plan_mod.normalise_recipients(given)
     if not recipients:
         raise OffsiteError("refusing to push without encryption: set recipients (age public keys, age1...) or "
@@ -441,7 +441,7 @@ def _run(argv, what, env=None, input_data=None):
         process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    env=env)
     except OSError as exc:
-        raise OffsiteError("cannot run {0} for {1}: {2}".format(argv[0], what, exc))
+        raise OffsiteError("cannot run {0} for {1}: {2}".format(argv[0], what, exc)) from exc
     out, err = process.communicate(input_data)
     if process.returncode != 0:
         text = err.decode("utf-8", "replace").strip()[-1000:]

@@ -156,7 +156,7 @@ def parse_index(data):
     try:
         index = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise OffsiteError("the offsite index is not JSON ({0}); was it written by statesafe.backup?".format(exc))
+        raise OffsiteError("the offsite index is not JSON ({0}); was it written by statesafe.backup?".format(exc)) from exc
     if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
         raise OffsiteError("the offsite index is not a {0} document".format(INDEX_FORMAT))
     if index.get("version") != INDEX_VERSION:

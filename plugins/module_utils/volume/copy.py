@@ -34,10 +34,13 @@ from ansible_collections.statesafe.backup.plugins.module_utils.k8s import pods a
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import tar_native
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import tar_safety
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
+    ChecksumMismatch,
     ExecFailed,
+    FileChangedWhileRead,
     InvalidInput,
     ObjectNotFound,
     StatesafeError,
+    StreamCut,
     StreamError,
     UnsafeArchive,
     VerificationFailed,
@@ -72,13 +75,20 @@ class Target(object):
 
 # -- exec helpers ---------------------------------------------------------------
 
+# What GNU tar says (with rc 1 or 2) when a file is written or removed while it reads it.
+_CHANGED_MARKS = ("file changed as we read it", "File removed before we read it", "Cannot stat: No such file")
+
+
 def _exec_failure(target, what, status, stderr, hint=""):
+    """ExecFailed for a pod script that failed; FileChangedWhileRead when tar met a file being written."""
     text = stderr.getvalue().decode("utf-8", "replace").strip()
     if status.started:
         message = "{0} failed with rc {1}: {2}{3}".format(what, status.rc, text or "(no error output)", hint)
     else:
         message = "{0} could not start: {1}{2}".format(what, status.message, hint)
-    return ExecFailed(message, rc=status.rc, stderr=text, **target.location())
+    changed = status.started and status.rc in (1, 2) and any(mark in text for mark in _CHANGED_MARKS)
+    error = FileChangedWhileRead if changed else ExecFailed
+    return error(message, rc=status.rc, stderr=text, **target.location())
 
 
 _TOOLS_HINT = ("; the container needs GNU find, tar, sort, head and sha256sum (copy the claim with pvc: "
@@ -126,7 +136,7 @@ def remote_listing(k8s_client, target, timeout, missing_ok=False):
     try:
         return mirror.parse_find_listing(out)
     except StreamError as exc:
-        raise StreamError(exc.message, **target.location())
+        raise StreamError(exc.message, **target.location()) from exc
 
 
 # -- receiving (from_pod) ---------------------------------------------------------
@@ -167,7 +177,7 @@ def receive(stream, expected, staging, owner=None, progress=None):
 
 
 def stream_cut_error(exc, target, progress, diagnostics, stderr_text=""):
-    """The StreamError for a tar stream that ended early or broke, with what is known about the cut.
+    """The StreamCut for a tar stream that ended early or broke, with what is known about the cut.
 
     Says how many bytes and files arrived, which file was being written, and
     whether the exec's exit status came (and what it said), so "tar finished but
@@ -197,18 +207,18 @@ def stream_cut_error(exc, target, progress, diagnostics, stderr_text=""):
                    file_bytes=progress.bytes, last_path=progress.path,
                    last_path_bytes=progress.path_bytes, last_path_size=progress.path_size)
     path = exc.location.get("path") or progress.path
-    return StreamError("; ".join(parts), details=details, **target.location(path))
+    return StreamCut("; ".join(parts), details=details, **target.location(path))
 
 
 def check_received(received, remote_sums):
-    """Compare what arrived with the sha256 the pod computed; VerificationFailed names the file."""
+    """Compare what arrived with the sha256 the pod computed; ChecksumMismatch names the file."""
     for relpath in sorted(received):
         got = received[relpath]
         want = remote_sums.get(relpath)
         if want is None:
-            raise VerificationFailed("the pod reported no checksum for the file", path=relpath)
+            raise ChecksumMismatch("the pod reported no checksum for the file", path=relpath)
         if want != got.sha256:
-            raise VerificationFailed(
+            raise ChecksumMismatch(
                 "sha256 mismatch: pod has {0}, received {1} ({2} bytes); the file changed during the copy "
                 "or the stream was corrupted".format(want, got.sha256, got.size), path=relpath)
 
@@ -243,11 +253,11 @@ def fetch(k8s_client, target, paths, staging, timeout, owner):
             # Prefer the pod's own explanation (tar's error, a kill) when there is one.
             status = _status_after_error(session)
             if status is not None and status.rc:
-                raise _exec_failure(target, "tar in the pod", status, session.stderr)
+                raise _exec_failure(target, "tar in the pod", status, session.stderr) from exc
             if isinstance(exc, UnsafeArchive):
-                raise UnsafeArchive(exc.message, **target.location(exc.location.get("path")))
+                raise UnsafeArchive(exc.message, **target.location(exc.location.get("path"))) from exc
             raise stream_cut_error(exc, target, progress, session.diagnostics(),
-                                   session.stderr.getvalue().decode("utf-8", "replace").strip())
+                                   session.stderr.getvalue().decode("utf-8", "replace").strip()) from exc
         _discard_padding(session, target)
         status = session.finish()
     finally:
@@ -261,12 +271,6 @@ def fetch(k8s_client, target, paths, staging, timeout, owner):
 # exit status Success (kubernetes/kubernetes#124571; seen here under load): the pod's tar finished,
 # the tail of its output was lost in transit. Such a copy is repeated, at most this many times.
 LOST_TAIL_RETRIES = 2
-
-
-def lost_tail(exc):
-    """True when a StreamError is a cut after the pod's command reported success."""
-    details = getattr(exc, "details", None) or {}
-    return bool(details.get("status_arrived")) and '"Success"' in (details.get("status") or "")
 
 
 def attempt_directory(staging, attempt):
@@ -285,8 +289,8 @@ def fetch_retrying(fetch_once, paths, staging, retries=LOST_TAIL_RETRIES):
         os.mkdir(attempt_dir, 0o700)
         try:
             return fetch_once(paths, attempt_dir), attempt
-        except StreamError as exc:
-            if attempt >= retries or not lost_tail(exc):
+        except StreamCut as exc:
+            if attempt >= retries or not exc.lost_tail:
                 raise
             shutil.rmtree(attempt_dir, ignore_errors=True)
             attempt += 1
@@ -469,7 +473,7 @@ def build_tar(out, root, listing):
                     try:
                         archive.addfile(info, reader)
                     except OSError as exc:
-                        raise InvalidInput("local file changed while it was sent: {0}".format(exc), path=path)
+                        raise InvalidInput("local file changed while it was sent: {0}".format(exc), path=path) from exc
                     sums[relpath] = reader.digest.hexdigest()
         manifest = mirror.sha256sum_manifest(sums)
         info = tarfile.TarInfo(scripts.MANIFEST_NAME)
@@ -516,7 +520,7 @@ def send(k8s_client, target, local_root, listing, same_owner, timeout):
             status = _status_after_error(session)
             if status is not None and status.rc:
                 return _receive_failure(target, status, session.stderr)
-            raise StreamError(exc.message, **target.location())
+            raise StreamError(exc.message, **target.location()) from exc
         while session.read_stdout():
             pass
         status = session.finish()
@@ -574,16 +578,6 @@ def copy_summary(plan, started, transferred_files, transferred_bytes, changed, s
 # is planned and fetched again from a fresh listing - only what differs from the mirror travels - at most this
 # many more times; a file still changing after that fails the copy, naming it.
 CHANGED_RETRIES = 2
-_CHANGED_MARKS = ("file changed as we read it", "File removed before we read it", "Cannot stat: No such file")
-
-
-def changed_during_copy(exc):
-    """True for the failures a file written, or removed, during the copy causes (see CHANGED_RETRIES)."""
-    if isinstance(exc, VerificationFailed):
-        return exc.message.startswith("sha256 mismatch") or exc.message.startswith("the pod reported no checksum")
-    if isinstance(exc, ExecFailed) and exc.rc in (1, 2):
-        return any(mark in (exc.stderr or "") for mark in _CHANGED_MARKS)
-    return False
 
 
 def copy_from_pod(k8s_client, target, local_root, excludes, check_mode, timeout, preserve_owner,
@@ -595,9 +589,7 @@ def copy_from_pod(k8s_client, target, local_root, excludes, check_mode, timeout,
         try:
             return _copy_from_pod_once(k8s_client, target, local_root, excludes, check_mode, timeout, preserve_owner,
                                        started, attempt)
-        except (ExecFailed, VerificationFailed) as exc:
-            if not changed_during_copy(exc):
-                raise
+        except (FileChangedWhileRead, ChecksumMismatch) as exc:
             if attempt >= changed_retries:
                 exc.message = "{0}; the files kept changing while they were copied ({1} attempts)".format(
                     exc.message, attempt + 1)
@@ -617,7 +609,7 @@ def _copy_from_pod_once(k8s_client, target, local_root, excludes, check_mode, ti
     try:
         plan = mirror.plan_mirror(source, local, compare_owner=owner is not None)
     except UnsafeArchive as exc:
-        raise UnsafeArchive(exc.message, **target.location(exc.location.get("path")))
+        raise UnsafeArchive(exc.message, **target.location(exc.location.get("path"))) from exc
     creating_root = not os.path.isdir(local_root)
     if check_mode or not (plan.changed or creating_root):
         return copy_summary(plan, started, 0, 0, plan.changed or creating_root, changed_retries=changed_retries)
@@ -634,8 +626,8 @@ def _copy_from_pod_once(k8s_client, target, local_root, excludes, check_mode, ti
                 plan.transfer, staging)
             try:
                 check_received(received, sums.result())
-            except VerificationFailed as exc:
-                raise VerificationFailed(exc.message, **target.location(exc.location.get("path")))
+            except ChecksumMismatch as exc:
+                raise ChecksumMismatch(exc.message, **target.location(exc.location.get("path"))) from exc
         if creating_root:
             # A first copy is built where the files were received and renamed into place whole:
             # no per-file rename, and no half-built mirror under local_path if anything fails.
@@ -663,7 +655,7 @@ def copy_to_pod(k8s_client, target, local_root, excludes, check_mode, timeout, s
     try:
         mirror.check_source_tree(source)
     except UnsafeArchive as exc:
-        raise UnsafeArchive(exc.message, path=os.path.join(local_root, exc.location.get("path", "")))
+        raise UnsafeArchive(exc.message, path=os.path.join(local_root, exc.location.get("path", ""))) from exc
     dest = mirror.filter_listing(remote_listing(k8s_client, target, timeout, missing_ok=True), excluded)
     plan = mirror.plan_mirror(source, dest, compare_owner=same_owner)
     if check_mode or not plan.changed:

@@ -93,8 +93,8 @@ def parse_find_listing(data):
                 int(gid),
                 decode_name(link) if kind == "symlink" else None,
             )
-        except (ValueError, UnicodeDecodeError):
-            raise StreamError("listing entry {0!r} cannot be parsed".format(name))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise StreamError("listing entry {0!r} cannot be parsed".format(name)) from exc
     return listing
 
 

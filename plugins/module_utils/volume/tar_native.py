@@ -101,8 +101,8 @@ def _number(field):
         return value
     try:
         return int(field.split(b"\x00", 1)[0].strip(b" ") or b"0", 8)
-    except ValueError:
-        raise StreamError("corrupt tar header: numeric field {0!r}".format(bytes(field)))
+    except ValueError as exc:
+        raise StreamError("corrupt tar header: numeric field {0!r}".format(bytes(field))) from exc
 
 
 def parse_header(block):
@@ -230,9 +230,9 @@ class Extractor(object):
         try:
             while view:
                 view = view[os.write(self._fd, view):]
-        except BrokenPipeError:
+        except BrokenPipeError as exc:
             self._proc.wait()
-            raise self._failure()
+            raise self._failure() from exc
 
     def finish(self):
         """End the archive, wait for tar; raises TarFailed when it did not extract everything."""

@@ -112,8 +112,8 @@ def check_real_parents(root, relpath, verified=None):
         path = os.path.join(root, parent)
         try:
             st = os.lstat(path)
-        except OSError:
-            raise UnsafeArchive("parent directory missing", path=path)
+        except OSError as exc:
+            raise UnsafeArchive("parent directory missing", path=path) from exc
         if not stat.S_ISDIR(st.st_mode):
             raise UnsafeArchive("parent is not a real directory (symlink or file)", path=path)
         if verified is not None:

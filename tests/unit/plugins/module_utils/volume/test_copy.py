@@ -12,12 +12,17 @@ from ansible_collections.statesafe.backup.plugins.module_utils.volume import mir
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import copy as pv_copy
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import tar_native
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
+    ChecksumMismatch,
     ExecFailed,
+    FileChangedWhileRead,
     InvalidInput,
+    StreamCut,
     StreamError,
     UnsafeArchive,
     VerificationFailed,
 )
+
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.exec_protocol import ExitStatus
 
 from tarbuild import archive, member
 
@@ -175,7 +180,7 @@ class TestCheckReceived:
 
     @pytest.mark.parametrize("sums, message", [({}, "no checksum"), ({"f": "cd"}, "sha256 mismatch")])
     def test_mismatch_names_file(self, sums, message):
-        with pytest.raises(VerificationFailed, match=message) as caught:
+        with pytest.raises(ChecksumMismatch, match=message) as caught:
             pv_copy.check_received(self.received("ab"), sums)
         assert caught.value.location == {"path": "f"}
 
@@ -392,14 +397,26 @@ _SUCCESS = '{"metadata":{},"status":"Success"}'
 
 def _cut(status_arrived=True, status=_SUCCESS):
     details = {"status_arrived": status_arrived, "status": status if status_arrived else None}
-    return pv_copy.StreamError("tar stream ended early", details=details)
+    return StreamCut("tar stream ended early", details=details)
 
 
 def test_lost_tail_only_when_the_pod_said_success():
-    assert pv_copy.lost_tail(_cut())
-    assert not pv_copy.lost_tail(_cut(status_arrived=False))
-    assert not pv_copy.lost_tail(_cut(status='{"status":"Failure","reason":"NonZeroExitCode"}'))
-    assert not pv_copy.lost_tail(pv_copy.StreamError("no details"))
+    assert _cut().lost_tail
+    assert not _cut(status_arrived=False).lost_tail
+    assert not _cut(status='{"status":"Failure","reason":"NonZeroExitCode"}').lost_tail
+    assert not StreamCut("no details").lost_tail
+
+
+def test_fetch_retrying_never_repeats_a_stream_error_that_is_no_cut(tmp_path):
+    calls = []
+
+    def fetch_once(paths, directory):
+        calls.append(directory)
+        raise StreamError("data after the end of the tar archive")
+
+    with pytest.raises(StreamError, match="data after the end"):
+        pv_copy.fetch_retrying(fetch_once, ["a"], str(tmp_path))
+    assert len(calls) == 1
 
 
 def test_fetch_retrying_repeats_a_lost_tail_in_a_fresh_directory(tmp_path):
@@ -442,7 +459,7 @@ def test_fetch_retrying_never_repeats_other_failures(tmp_path):
     assert len(calls) == 1
 
 
-CHANGED = ExecFailed("tar in the pod failed with rc 1: tar: version-2/log.13b: file changed as we read it", rc=1,
+CHANGED = FileChangedWhileRead("tar in the pod failed with rc 1: tar: version-2/log.13b: file changed as we read it", rc=1,
                      stderr="tar: version-2/log.13b: file changed as we read it", namespace="ns", pod="zk-0",
                      path="/data")
 
@@ -463,21 +480,38 @@ def _passes(monkeypatch, outcomes):
 
 
 class TestChangedDuringCopy:
-    @pytest.mark.parametrize("exc, expected", [
-        (CHANGED, True),
-        (ExecFailed("tar in the pod failed with rc 1: tar: x: File removed before we read it", rc=1,
-                    stderr="tar: x: File removed before we read it"), True),
-        (ExecFailed("tar in the pod failed with rc 2: tar: x: Cannot stat: No such file or directory", rc=2,
-                    stderr="tar: x: Cannot stat: No such file or directory"), True),
-        (VerificationFailed("sha256 mismatch: pod has a, received b (3 bytes)", path="x"), True),
-        (VerificationFailed("the pod reported no checksum for the file", path="x"), True),
-        (ExecFailed("tar in the pod failed with rc 2: tar: x: Cannot open: Permission denied", rc=2,
-                    stderr="tar: x: Cannot open: Permission denied"), False),
-        (ExecFailed("tar in the pod failed with rc 137: killed", rc=137, stderr="file changed as we read it"), False),
-        (StreamError("tar stream ended early"), False),
+    @pytest.mark.parametrize("rc, stderr, started, expected", [
+        (1, "tar: version-2/log.13b: file changed as we read it", True, FileChangedWhileRead),
+        (1, "tar: x: File removed before we read it", True, FileChangedWhileRead),
+        (2, "tar: x: Cannot stat: No such file or directory", True, FileChangedWhileRead),
+        (2, "tar: x: Cannot open: Permission denied", True, ExecFailed),
+        (137, "file changed as we read it", True, ExecFailed),
+        (None, "file changed as we read it", False, ExecFailed),
     ])
-    def test_which_failures_mean_a_file_changed(self, exc, expected):
-        assert pv_copy.changed_during_copy(exc) is expected
+    def test_which_tar_failures_mean_a_file_changed(self, rc, stderr, started, expected):
+        status = ExitStatus(rc, "failed", started=started)
+        error = pv_copy._exec_failure(pv_copy.Target("ns", "zk-0", None, "/data"), "tar in the pod", status,
+                                      io.BytesIO(stderr.encode()))
+        assert type(error) is expected
+        assert error.rc == rc and error.stderr == stderr and error.location["pod"] == "zk-0"
+        if started:
+            assert str(error).startswith("tar in the pod failed with rc {0}: {1}".format(rc, stderr))
+
+    @pytest.mark.parametrize("exc", [
+        ChecksumMismatch("sha256 mismatch: pod has a, received b (3 bytes)", path="x"),
+        ChecksumMismatch("the pod reported no checksum for the file", path="x"),
+    ])
+    def test_a_checksum_mismatch_is_repeated_too(self, monkeypatch, exc):
+        calls = _passes(monkeypatch, [exc, {"changed": True}])
+        assert pv_copy.copy_from_pod(None, None, "/m", [], False, 10, False)["changed_retries"] == 1
+        assert calls == [0, 1]
+
+    def test_a_stream_cut_or_a_failed_verification_is_not_repeated(self, monkeypatch):
+        for exc in (StreamCut("tar stream ended early"), VerificationFailed("bad", path="x")):
+            calls = _passes(monkeypatch, [exc, {"changed": True}])
+            with pytest.raises(type(exc)):
+                pv_copy.copy_from_pod(None, None, "/m", [], False, 10, False)
+            assert calls == [0]
 
     def test_a_pass_the_pod_wrote_into_is_repeated(self, monkeypatch):
         calls = _passes(monkeypatch, [CHANGED, {"changed": True}])
@@ -485,7 +519,7 @@ class TestChangedDuringCopy:
         assert calls == [0, 1] and result["changed_retries"] == 1
 
     def test_a_file_that_keeps_changing_fails_after_the_retries_naming_it(self, monkeypatch):
-        failure = ExecFailed(CHANGED.message, rc=1, stderr=CHANGED.stderr, namespace="ns", pod="zk-0", path="/data")
+        failure = FileChangedWhileRead(CHANGED.message, rc=1, stderr=CHANGED.stderr, namespace="ns", pod="zk-0", path="/data")
         calls = _passes(monkeypatch, [failure] * 5)
         with pytest.raises(ExecFailed) as raised:
             pv_copy.copy_from_pod(None, None, "/m", [], False, 10, False)
