@@ -41,4 +41,3 @@ def module_kwargs(own_spec, mutually_exclusive=(), required_if=(), required_one_
         required_by=dict(required_by or {}),
         supports_check_mode=supports_check_mode,
     )
-

@@ -459,9 +459,9 @@ def test_fetch_retrying_never_repeats_other_failures(tmp_path):
     assert len(calls) == 1
 
 
-CHANGED = FileChangedWhileRead("tar in the pod failed with rc 1: tar: version-2/log.13b: file changed as we read it", rc=1,
-                     stderr="tar: version-2/log.13b: file changed as we read it", namespace="ns", pod="zk-0",
-                     path="/data")
+CHANGED = FileChangedWhileRead(
+    "tar in the pod failed with rc 1: tar: version-2/log.13b: file changed as we read it", rc=1,
+    stderr="tar: version-2/log.13b: file changed as we read it", namespace="ns", pod="zk-0", path="/data")
 
 
 def _passes(monkeypatch, outcomes):
