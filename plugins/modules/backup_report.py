@@ -219,13 +219,13 @@ import os
 import smtplib
 import socket
 import ssl
-import tempfile
 import time
 from email.message import EmailMessage
 from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
+from ansible_collections.statesafe.backup.plugins.module_utils import local_files
 from ansible_collections.statesafe.backup.plugins.module_utils.boundary import run_module
 from ansible_collections.statesafe.backup.plugins.module_utils.report import metrics as bm
 
@@ -259,24 +259,6 @@ ARGUMENT_SPEC = dict(
     mail_password=dict(type="str", no_log=True),
     fail_on_delivery_error=dict(type="bool", default=True),
 )
-
-
-def write_atomically(directory, name, text):
-    """Write directory/name through a temporary file in the same directory and a rename."""
-    path = os.path.join(directory, name)
-    handle, temporary = tempfile.mkstemp(prefix="." + name + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        os.rename(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
 
 
 def _http(url, method, body, headers, params):
@@ -355,7 +337,7 @@ def report(params, check_mode):
         result["textfile"] = os.path.join(directory, name)
         if not check_mode:
             try:
-                write_atomically(directory, name, text)
+                local_files.atomic_write(os.path.join(directory, name), text.encode("utf-8"), 0o644, fsync=True)
                 result["changed"] = True
             except (IOError, OSError) as exc:
                 result["errors"].append("textfile {0}: {1}".format(result["textfile"], exc))

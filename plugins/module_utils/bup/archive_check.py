@@ -18,12 +18,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import os
 import stat
 
+from ansible_collections.statesafe.backup.plugins.module_utils import local_files
 from ansible_collections.statesafe.backup.plugins.module_utils.bup.validate import (
-    load_manifest,
+    read_manifest,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     InvalidInput,
@@ -104,14 +104,6 @@ def describe(report, root):
         report["problem_count"], report["artifacts_checked"], root, "; ".join(lines))
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def scan_tree(root):
     """Every entry under root as {relative path: {"kind", "size", "sha256"}}; regular files are hashed."""
     found = {}
@@ -121,7 +113,7 @@ def scan_tree(root):
             relative = os.path.relpath(full, root).replace(os.sep, "/")
             info = os.lstat(full)
             if stat.S_ISREG(info.st_mode):
-                found[relative] = {"kind": "file", "size": info.st_size, "sha256": _sha256(full)}
+                found[relative] = {"kind": "file", "size": info.st_size, "sha256": local_files.file_sha256(full, _CHUNK)[1]}
             elif stat.S_ISLNK(info.st_mode):
                 found[relative] = {"kind": "link", "size": info.st_size, "sha256": None}
             elif stat.S_ISDIR(info.st_mode):
@@ -135,13 +127,8 @@ def verify_tree(root, manifest="MANIFEST.json"):
     """Read root/manifest and check the tree under root against it."""
     if not os.path.isdir(root):
         raise InvalidInput("the restored archive tree is not a directory", path=root)
-    manifest_file = os.path.join(root, manifest)
-    try:
-        with open(manifest_file, "rb") as handle:
-            data = handle.read()
-    except (IOError, OSError) as exc:
-        raise InvalidInput("the archive has no readable manifest: {0}".format(exc), path=manifest_file) from exc
-    artifacts = load_manifest(data, manifest_file)
+    _data, artifacts = read_manifest(os.path.join(root, manifest), "the archive has no readable manifest",
+                                     error=InvalidInput)
     report = check_tree(artifacts, scan_tree(root), manifest_path=manifest)
     report["root"] = root
     report["msg"] = describe(report, root)

@@ -16,21 +16,10 @@ from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     StatesafeError,
 )
 
-_BUP_LOCATION_KEYS = ("repository", "branch", "commit", "archive", "path")
-
-
 class BupError(StatesafeError):
     """An error about a bup repository: the message names repository, branch and commit."""
 
-    def __str__(self):
-        parts = []
-        for key in _BUP_LOCATION_KEYS:
-            value = self.location.get(key)
-            if value not in (None, ""):
-                parts.append("{0}={1}".format(key, value))
-        if parts:
-            return "{0} ({1})".format(self.message, " ".join(parts))
-        return self.message
+    LOCATION_KEYS = ("repository", "branch", "commit", "archive", "path")
 
 
 class BupCommandFailed(BupError):

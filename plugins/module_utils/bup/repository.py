@@ -20,9 +20,11 @@ import shutil
 import tempfile
 import time
 
+from ansible_collections.statesafe.backup.plugins.module_utils import local_files
 from ansible_collections.statesafe.backup.plugins.module_utils.bup import archives as archives_mod
 from ansible_collections.statesafe.backup.plugins.module_utils.bup import parse
 from ansible_collections.statesafe.backup.plugins.module_utils.bup import validate as validate_mod
+from ansible_collections.statesafe.backup.plugins.module_utils.errors import adds_location
 from ansible_collections.statesafe.backup.plugins.module_utils.bup.errors import (
     ArchiveNotFound,
     BadInput,
@@ -299,19 +301,8 @@ class Repository(object):
 # ---- operations --------------------------------------------------------------------------------------------
 
 
-def names_repository(operation):
-    """Every error an operation raises names the repository, even those of the pure layers."""
-
-    def wrapped(repo, *args, **kwargs):
-        try:
-            return operation(repo, *args, **kwargs)
-        except BupError as exc:
-            exc.location.setdefault("repository", repo.label)
-            raise
-
-    wrapped.__name__ = operation.__name__
-    wrapped.__doc__ = operation.__doc__
-    return wrapped
+# Every error an operation raises names the repository, even those of the pure layers.
+names_repository = adds_location(BupError, "repository", lambda repo, *args, **kwargs: repo.label)
 
 
 def repository_from_params(params, remote_server=None):
@@ -362,12 +353,7 @@ def _read_manifest(root, manifest):
     """(artifacts, manifest path inside the staging tree or None)."""
     path = manifest if os.path.isabs(manifest) else os.path.join(root, manifest)
     path = os.path.realpath(path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except (IOError, OSError) as exc:
-        raise BadInput("cannot read the manifest: {0}".format(exc), path=path) from exc
-    artifacts = validate_mod.load_manifest(data, path)
+    data, artifacts = validate_mod.read_manifest(path, "cannot read the manifest")
     inside = None
     if path.startswith(root + os.sep):
         inside = os.path.relpath(path, root).replace(os.sep, "/")
@@ -501,12 +487,12 @@ def run_list(repo, params):
 
 def _fresh_target(target):
     target = os.path.abspath(os.path.expanduser(target))
-    if os.path.lexists(target):
-        if os.path.islink(target) or not os.path.isdir(target):
-            raise BadInput("the restore target exists and is not a directory", path=target)
-        if os.listdir(target):
-            raise BadInput("the restore target is not empty; restore needs a fresh directory so nothing of "
-                           "another archive is mixed in", path=target)
+    problem = local_files.fresh_directory_problem(target)
+    if problem == local_files.NOT_A_DIRECTORY:
+        raise BadInput("the restore target exists and is not a directory", path=target)
+    if problem == local_files.NOT_EMPTY:
+        raise BadInput("the restore target is not empty; restore needs a fresh directory so nothing of "
+                       "another archive is mixed in", path=target)
     parent = os.path.dirname(target)
     if not os.path.isdir(parent):
         raise BadInput("the parent of the restore target does not exist", path=target)
@@ -514,24 +500,16 @@ def _fresh_target(target):
 
 
 def _verify_restored(root, manifest):
-    path = os.path.join(root, manifest)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except (IOError, OSError) as exc:
-        raise BupError("the restored archive has no readable manifest: {0}".format(exc), path=manifest) from exc
-    artifacts = validate_mod.load_manifest(data, manifest)
+    _data, artifacts = validate_mod.read_manifest(os.path.join(root, manifest),
+                                                  "the restored archive has no readable manifest",
+                                                  error=BupError, source=manifest)
     files, digests = {}, {}
     for artifact in artifacts:
         local = os.path.join(root, artifact["path"])
         if not os.path.isfile(local) or os.path.islink(local):
             continue
-        digest = hashlib.sha256()
-        with open(local, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        files[artifact["path"]] = {"size": os.path.getsize(local), "kind": "file"}
-        digests[artifact["path"]] = digest.hexdigest()
+        size, digests[artifact["path"]] = local_files.file_sha256(local)
+        files[artifact["path"]] = {"size": size, "kind": "file"}
     return validate_mod.compare(artifacts, files, digests)
 
 

@@ -38,6 +38,21 @@ def normalize_relpath(path):
     return normalized
 
 
+def read_manifest(path, unreadable, error=BadInput, source=None):
+    """(bytes, artifacts) of the manifest file at path.
+
+    A file that cannot be read raises error("<unreadable>: <reason>", path=source);
+    source (default: path) also names the manifest in load_manifest's errors.
+    """
+    source = path if source is None else source
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except (IOError, OSError) as exc:
+        raise error("{0}: {1}".format(unreadable, exc), path=source) from exc
+    return data, load_manifest(data, source)
+
+
 def load_manifest(data, source):
     """Manifest bytes -> [{"path", "size", "sha256"}] sorted by path; BadInput naming source."""
     try:

@@ -29,6 +29,7 @@ import re
 import tempfile
 import time
 
+from ansible_collections.statesafe.backup.plugins.module_utils import local_files
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s import pods as pod_utils
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     ExecFailed,
@@ -299,14 +300,7 @@ def file_digest(path):
     with handle:
         if not os.path.isfile(path):
             return None, None
-        digest = hashlib.sha256()
-        size = 0
-        while True:
-            chunk = handle.read(COPY_CHUNK)
-            if not chunk:
-                return size, digest.hexdigest()
-            size += len(chunk)
-            digest.update(chunk)
+        return local_files.stream_sha256(handle, COPY_CHUNK)
 
 
 def _write_all(fd, data):
@@ -319,16 +313,6 @@ def _write_all(fd, data):
 
 def _local_limit(timeout, kill_after):
     return None if not timeout else timeout + kill_after + STATUS_GRACE
-
-
-def _finish_after_error(session):
-    """The exit status after a send failed, or None when the stream is gone too."""
-    try:
-        while session.read_stdout():
-            pass
-        return session.finish()
-    except StatesafeError:
-        return None
 
 
 def _rate(size, seconds):
@@ -427,7 +411,7 @@ def load_to_pod(k8s_client, api, location, words, params):
             status = session.finish()
         except StreamError:
             # The command stopped reading: its exit status and report say why.
-            status = _finish_after_error(session)
+            status = session.status_after_error()
             if status is None:
                 raise
     finally:

@@ -18,7 +18,7 @@ import stat
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.statesafe.backup.plugins.module_utils.capture import local_files
+from ansible_collections.statesafe.backup.plugins.module_utils import local_files
 from ansible_collections.statesafe.backup.plugins.module_utils.capture import manifest
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     InvalidInput,

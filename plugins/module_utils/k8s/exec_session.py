@@ -32,6 +32,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     ExecTimeout,
     ObjectNotFound,
     PodNotReady,
+    StatesafeError,
     StreamError,
 )
 
@@ -307,6 +308,19 @@ class ExecSession(object):
         except proto.ProtocolError as exc:
             raise StreamError(str(exc), **self.location) from exc
 
+    def status_after_error(self):
+        """The exit status after reading or sending failed, or None when the stream is gone too.
+
+        What the command says (tar's error, a kill) explains a failure better
+        than the broken stream does.
+        """
+        try:
+            while self.read_stdout():
+                pass
+            return self.finish()
+        except StatesafeError:
+            return None
+
     # -- writing -------------------------------------------------------------
 
     def _send_frame(self, payload, opcode=proto.OPCODE_BINARY):
@@ -353,6 +367,13 @@ class ExecSession(object):
             "closed_by_server": self.closed_by_server,
             "close_code": self.close_code,
         }
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc_value, tb):
+        self.close()
+        return False
 
     def close(self):
         try:

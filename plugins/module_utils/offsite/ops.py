@@ -18,15 +18,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
 import time
 
+from ansible_collections.statesafe.backup.plugins.module_utils import local_files
 from ansible_collections.statesafe.backup.plugins.module_utils.offsite import plan as plan_mod
 from ansible_collections.statesafe.backup.plugins.module_utils.bup.repository import repository_from_params
+from ansible_collections.statesafe.backup.plugins.module_utils.errors import adds_location
 from ansible_collections.statesafe.backup.plugins.module_utils.offsite.plan import OffsiteError
 
 try:
@@ -199,19 +200,6 @@ def decrypt(age_command, identity_file, source, target, location):
              identity_file), location)
 
 
-def file_digest(path):
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        while True:
-            chunk = handle.read(CHUNK)
-            if not chunk:
-                break
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
-
-
 # ---- the local repository ------------------------------------------------------------------------------------
 
 def git_refs(git_command, repository):
@@ -236,7 +224,7 @@ def local_pack_files(repository):
     for name in sorted(os.listdir(pack_dir)):
         if plan_mod.is_pack_file(name):
             path = os.path.join(pack_dir, name)
-            size, sha = file_digest(path)
+            size, sha = local_files.file_sha256(path, CHUNK)
             found[name] = {"size": size, "sha256": sha, "path": path}
     return found
 
@@ -258,25 +246,7 @@ def _recipients(params):
 
 # ---- operations ----------------------------------------------------------------------------------------------
 
-def _names_repository(operation):
-    """Every OffsiteError of a push or pull names the local repository, even those of the pure layer."""
-
-    def wrapped(*args, **kwargs):
-        try:
-            return operation(*args, **kwargs)
-        except OffsiteError as exc:
-            label = getattr(args[0], "label", None) if operation.__name__ == "run_push" else args[0].get("repository")
-            if label and "repository" not in exc.location:
-                exc.location["repository"] = label
-                exc.args = (str(exc),)
-            raise
-
-    wrapped.__name__ = operation.__name__
-    wrapped.__doc__ = operation.__doc__
-    return wrapped
-
-
-@_names_repository
+@adds_location(OffsiteError, "repository", lambda repo, *args, **kwargs: repo.label)
 def run_push(repo, params, check_mode=False):
     """Upload new packs, then the index, then delete packs gone locally. repo: a bup.Repository (local)."""
     recipients = _recipients(params)
@@ -375,12 +345,12 @@ def run_list(params):
 
 
 def _fresh_target(target):
-    if os.path.lexists(target) and (not os.path.isdir(target) or os.listdir(target)):
+    if local_files.fresh_directory_problem(target):
         raise OffsiteError("the pull target exists and is not an empty directory; pull into a new directory",
                            repository=target)
 
 
-@_names_repository
+@adds_location(OffsiteError, "repository", lambda params, *args, **kwargs: params.get("repository"))
 def run_pull(params, check_mode=False):
     """Rebuild a bup repository at params["repository"] from the offsite copy, verified, or leave nothing."""
     target = os.path.abspath(os.path.expanduser(params["repository"]))
@@ -421,7 +391,7 @@ def run_pull(params, check_mode=False):
             decrypt(params.get("age_command") or "age", params["identity_file"], encrypted, path,
                     store.where(info["key"]))
             os.unlink(encrypted)
-            problem = plan_mod.check_download(name, info, *file_digest(path))
+            problem = plan_mod.check_download(name, info, *local_files.file_sha256(path, CHUNK))
             if problem:
                 raise OffsiteError("verification failed, the offsite copy is damaged or was tampered with: " +
                                    problem, **store.where(info["key"]))

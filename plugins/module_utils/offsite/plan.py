@@ -56,11 +56,7 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 class OffsiteError(StatesafeError):
     """An error of an offsite copy; names the repository, endpoint, bucket and object it is about."""
 
-    KEYS = ("repository", "endpoint", "bucket", "key", "path")
-
-    def __str__(self):
-        parts = ["{0}={1}".format(k, self.location[k]) for k in self.KEYS if self.location.get(k) not in (None, "")]
-        return "{0} ({1})".format(self.message, " ".join(parts)) if parts else self.message
+    LOCATION_KEYS = ("repository", "endpoint", "bucket", "key", "path")
 
 
 # ---- names ---------------------------------------------------------------------------------------------------

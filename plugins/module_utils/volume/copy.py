@@ -251,7 +251,7 @@ def fetch(k8s_client, target, paths, staging, timeout, owner):
             received = receive(session, paths, staging, owner, progress)
         except (StreamError, UnsafeArchive) as exc:
             # Prefer the pod's own explanation (tar's error, a kill) when there is one.
-            status = _status_after_error(session)
+            status = session.status_after_error()
             if status is not None and status.rc:
                 raise _exec_failure(target, "tar in the pod", status, session.stderr) from exc
             if isinstance(exc, UnsafeArchive):
@@ -294,15 +294,6 @@ def fetch_retrying(fetch_once, paths, staging, retries=LOST_TAIL_RETRIES):
                 raise
             shutil.rmtree(attempt_dir, ignore_errors=True)
             attempt += 1
-
-
-def _status_after_error(session):
-    try:
-        while session.read_stdout():
-            pass
-        return session.finish()
-    except StatesafeError:
-        return None
 
 
 class RemoteSums(object):
@@ -517,7 +508,7 @@ def send(k8s_client, target, local_root, listing, same_owner, timeout):
             session.close_stdin()
         except StreamError as exc:
             # The pod stopped reading: its exit status says why.
-            status = _status_after_error(session)
+            status = session.status_after_error()
             if status is not None and status.rc:
                 return _receive_failure(target, status, session.stderr)
             raise StreamError(exc.message, **target.location()) from exc
