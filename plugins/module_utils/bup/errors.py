@@ -16,6 +16,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     StatesafeError,
 )
 
+
 class BupError(StatesafeError):
     """An error about a bup repository: the message names repository, branch and commit."""
 
