@@ -334,11 +334,10 @@ def dump_from_pod(k8s_client, location, words, params):
     try:
         os.fchmod(fd, DUMP_MODE)
         digest, tail, size = hashlib.sha256(), TailBuffer(params["trailer_bytes"]), 0
-        session = ExecSession.open(k8s_client, location["namespace"], location["pod"], argv,
-                                   container=location["container"],
-                                   timeout=_local_limit(params["timeout"], params["kill_after"]),
-                                   stderr_limit=params["output_limit"] + 4096)
-        try:
+        with ExecSession.open(k8s_client, location["namespace"], location["pod"], argv,
+                              container=location["container"],
+                              timeout=_local_limit(params["timeout"], params["kill_after"]),
+                              stderr_limit=params["output_limit"] + 4096) as session:
             while True:
                 data = session.read_stdout(COPY_CHUNK)
                 if not data:
@@ -348,8 +347,6 @@ def dump_from_pod(k8s_client, location, words, params):
                 tail.write(data)
                 size += len(data)
             status = session.finish()
-        finally:
-            session.close()
         elapsed = time.monotonic() - started
         report, stderr = parse_report(session.stderr.getvalue(), marker)
         sha256 = digest.hexdigest()
@@ -387,11 +384,10 @@ def load_to_pod(k8s_client, api, location, words, params):
     started = time.monotonic()
     sent = hashlib.sha256()
     sent_size = 0
-    session = ExecSession.open(k8s_client, location["namespace"], location["pod"], argv,
-                               container=location["container"], stdin=True,
-                               timeout=_local_limit(params["timeout"], params["kill_after"]),
-                               stderr_limit=params["output_limit"] + 4096)
-    try:
+    with ExecSession.open(k8s_client, location["namespace"], location["pod"], argv,
+                          container=location["container"], stdin=True,
+                          timeout=_local_limit(params["timeout"], params["kill_after"]),
+                          stderr_limit=params["output_limit"] + 4096) as session:
         stdout = TailBuffer(params["output_limit"])
         try:
             with open(src, "rb") as handle:
@@ -414,8 +410,6 @@ def load_to_pod(k8s_client, api, location, words, params):
             status = session.status_after_error()
             if status is None:
                 raise
-    finally:
-        session.close()
     elapsed = time.monotonic() - started
     report, stderr = parse_report(session.stderr.getvalue(), marker)
     judge_load(status, report, stderr, size, want_sha256, params["timeout"], elapsed, dict(location, path=src))

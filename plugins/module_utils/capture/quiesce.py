@@ -90,9 +90,8 @@ def run_one(k8s_client, pod, container, argv, timeout, kill_after, output_limit,
     location = dict(namespace=namespace, pod=name, container=container)
     local_limit = None if not timeout else timeout + kill_after + STATUS_GRACE
     started = time.monotonic()
-    session = ExecSession.open(k8s_client, namespace, name, argv, container=container,
-                               timeout=local_limit, stderr_limit=output_limit)
-    try:
+    with ExecSession.open(k8s_client, namespace, name, argv, container=container,
+                          timeout=local_limit, stderr_limit=output_limit) as session:
         stdout = BoundedBuffer(output_limit)
         try:
             session.drain_to(stdout)
@@ -103,8 +102,6 @@ def run_one(k8s_client, pod, container, argv, timeout, kill_after, output_limit,
                     kill_after + STATUS_GRACE, timeout),
                 **location
             ) from exc
-    finally:
-        session.close()
     elapsed = time.monotonic() - started
     stderr = session.stderr
     if not status.started:

@@ -97,17 +97,14 @@ _TOOLS_HINT = ("; the container needs GNU find, tar, sort, head and sha256sum (c
 
 def run_capture(k8s_client, target, script, args, stdin=None, timeout=None, limit=256 * 1024 * 1024):
     """Run a pod script; (ExitStatus, stdout bytes, stderr buffer). Output beyond limit is an error."""
-    session = ExecSession.open(k8s_client, target.namespace, target.pod,
-                               scripts.command(script, target.root, *args),
-                               container=target.container, stdin=stdin is not None, timeout=timeout)
-    try:
+    with ExecSession.open(k8s_client, target.namespace, target.pod,
+                          scripts.command(script, target.root, *args),
+                          container=target.container, stdin=stdin is not None, timeout=timeout) as session:
         if stdin is not None:
             session.send_stdin(stdin)
             session.close_stdin()
         out = _read_all(session, target, limit)
         status = session.finish()
-    finally:
-        session.close()
     return status, out, session.stderr
 
 
@@ -240,11 +237,10 @@ def _discard_padding(session, target):
 def fetch(k8s_client, target, paths, staging, timeout, owner):
     """Stream the files in one tar; {relpath: Received}."""
     listing = _list_bytes(paths)
-    session = ExecSession.open(k8s_client, target.namespace, target.pod,
-                               scripts.command(scripts.SEND_TAR, target.root, len(listing)),
-                               container=target.container, stdin=True, timeout=timeout)
-    progress = TarProgress(len(paths))
-    try:
+    with ExecSession.open(k8s_client, target.namespace, target.pod,
+                          scripts.command(scripts.SEND_TAR, target.root, len(listing)),
+                          container=target.container, stdin=True, timeout=timeout) as session:
+        progress = TarProgress(len(paths))
         session.send_stdin(listing)
         session.close_stdin()
         try:
@@ -260,15 +256,13 @@ def fetch(k8s_client, target, paths, staging, timeout, owner):
                                    session.stderr.getvalue().decode("utf-8", "replace").strip()) from exc
         _discard_padding(session, target)
         status = session.finish()
-    finally:
-        session.close()
     if status.rc != 0 or not status.started:
         raise _exec_failure(target, "tar in the pod", status, session.stderr, _TOOLS_HINT if not status.started else "")
     return received
 
 
 # The API server can end an exec stream before it has passed on all of stdout and still send the
-# exit status Success (kubernetes/kubernetes#124571; seen here under load): the pod's tar finished,
+# exit status Success (kubernetes/kubernetes#124571, under load): the pod's tar finished,
 # the tail of its output was lost in transit. Such a copy is repeated, at most this many times.
 LOST_TAIL_RETRIES = 2
 
@@ -324,13 +318,12 @@ class RemoteSums(object):
         self._thread.start()
 
     def _run(self):
-        try:
-            self._out = _read_all(self._session, self.target, self.LIMIT)
-            self._status = self._session.finish()
-        except BaseException as exc:  # pylint: disable=broad-except
-            self._error = exc  # raised by result()
-        finally:
-            self._session.close()
+        with self._session:
+            try:
+                self._out = _read_all(self._session, self.target, self.LIMIT)
+                self._status = self._session.finish()
+            except BaseException as exc:  # pylint: disable=broad-except
+                self._error = exc  # raised by result()
 
     def result(self):
         """{relpath: sha256} as the pod computed them."""
@@ -340,10 +333,6 @@ class RemoteSums(object):
         if self._status.rc != 0 or not self._status.started:
             raise _exec_failure(self.target, "checksums", self._status, self._session.stderr, _TOOLS_HINT)
         return mirror.parse_sha256sum_z(self._out)
-
-
-def remote_sums(k8s_client, target, paths, timeout):
-    return RemoteSums(k8s_client, target, paths, timeout).result()
 
 
 # -- applying a plan locally ------------------------------------------------------
@@ -498,11 +487,9 @@ def failed_files(text):
 
 
 def send(k8s_client, target, local_root, listing, same_owner, timeout):
-    session = ExecSession.open(
-        k8s_client, target.namespace, target.pod,
-        scripts.command(scripts.RECEIVE_TAR, target.root, os.urandom(4).hex(), "yes" if same_owner else "no"),
-        container=target.container, stdin=True, timeout=timeout)
-    try:
+    command = scripts.command(scripts.RECEIVE_TAR, target.root, os.urandom(4).hex(), "yes" if same_owner else "no")
+    with ExecSession.open(k8s_client, target.namespace, target.pod, command,
+                          container=target.container, stdin=True, timeout=timeout) as session:
         try:
             sums = build_tar(_StdinWriter(session), local_root, listing)
             session.close_stdin()
@@ -515,8 +502,6 @@ def send(k8s_client, target, local_root, listing, same_owner, timeout):
         while session.read_stdout():
             pass
         status = session.finish()
-    finally:
-        session.close()
     if status.rc != 0 or not status.started:
         _receive_failure(target, status, session.stderr)
     return sums
