@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The volume copy: a directory tree out of or into a pod as one verified tar stream.
 
-It owns the copy in each direction (copy.py), the listing and mirror plan, the POSIX sh
+It owns the copy in each direction (copy.py: one class a direction, built from
+target.py, receive.py, apply.py and send.py), the listing and mirror plan, the POSIX sh
 scripts run in the pod, the tar stream receiver and its safety checks, and the threaded
 file writer.
 

@@ -10,6 +10,10 @@ import pytest
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import file_writer
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import mirror
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import copy as pv_copy
+from ansible_collections.statesafe.backup.plugins.module_utils.volume import apply as copy_apply
+from ansible_collections.statesafe.backup.plugins.module_utils.volume import receive as copy_receive
+from ansible_collections.statesafe.backup.plugins.module_utils.volume import send as copy_send
+from ansible_collections.statesafe.backup.plugins.module_utils.volume import target as copy_target
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import tar_native
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     ChecksumMismatch,
@@ -42,17 +46,17 @@ def writer(request, monkeypatch):
 
 
 class TestReceive:
-    """pv_copy.receive: tar_native's one reader and checks, whichever sink writes the files."""
+    """copy_receive.receive: tar_native's one reader and checks, whichever sink writes the files."""
 
     def test_files_land_under_their_own_names_with_metadata(self, tmp_path, writer):
         stage = tmp_path / "stage"
         stage.mkdir()
         data = archive(member("a/b.txt", data=b"hello", mode=0o4640, mtime=1600000000),
                        member("c", data=b"", mode=0o600))
-        got = pv_copy.receive(io.BytesIO(data), ["a/b.txt", "c"], str(stage))
+        got = copy_receive.receive(io.BytesIO(data), ["a/b.txt", "c"], str(stage))
         assert sorted(os.listdir(str(stage))) == ["a", "c"]
         ab = got["a/b.txt"]
-        assert ab.staged == str(stage / "a" / "b.txt") and pv_copy.received_in_place(str(stage), got)
+        assert ab.staged == str(stage / "a" / "b.txt") and copy_apply.received_in_place(str(stage), got)
         assert (ab.size, ab.mtime, ab.mode) == (5, 1600000000, 0o640)
         assert ab.sha256 == hashlib.sha256(b"hello").hexdigest()
         assert open(ab.staged, "rb").read() == b"hello"
@@ -75,7 +79,7 @@ class TestReceive:
         data = archive(member("a", data=b"fine"), self.HOSTILE[case]) if case != "symlink" else archive(
             self.HOSTILE[case])
         with pytest.raises(UnsafeArchive):
-            pv_copy.receive(io.BytesIO(data), ["a"], str(tmp_path))
+            copy_receive.receive(io.BytesIO(data), ["a"], str(tmp_path))
         assert not (tmp_path.parent / "evil").exists() and not os.path.exists("/tmp/evil")
         assert not any(p.is_symlink() or not (p.is_file() or p.is_dir()) for p in tmp_path.rglob("*"))
         assert not _writer_threads()
@@ -83,12 +87,12 @@ class TestReceive:
     def test_duplicate_member(self, tmp_path, writer):
         data = archive(member("a", data=b"1"), member("a", data=b"2"))
         with pytest.raises(UnsafeArchive, match="twice"):
-            pv_copy.receive(io.BytesIO(data), ["a"], str(tmp_path))
+            copy_receive.receive(io.BytesIO(data), ["a"], str(tmp_path))
 
     def test_missing_files_even_with_a_clean_end(self, tmp_path, writer):
         data = archive(member("a", data=b"1"))
         with pytest.raises(StreamError, match="1 of 2 files missing, first b"):
-            pv_copy.receive(io.BytesIO(data), ["a", "b"], str(tmp_path))
+            copy_receive.receive(io.BytesIO(data), ["a", "b"], str(tmp_path))
 
     @pytest.mark.parametrize("chunk", [tar_native.COPY_CHUNK, 300])
     @pytest.mark.parametrize("keep", [0, 100, 512, 700, 1500])
@@ -98,7 +102,7 @@ class TestReceive:
         monkeypatch.setattr(file_writer, "WHOLE_FILE_BYTES", chunk)
         data = archive(member("a", data=b"x" * 1000), member("b", data=b"y" * 10))
         with pytest.raises(StreamError):
-            pv_copy.receive(io.BytesIO(data[:keep]), ["a", "b"], str(tmp_path))
+            copy_receive.receive(io.BytesIO(data[:keep]), ["a", "b"], str(tmp_path))
         assert not _writer_threads()
 
     def test_large_files_go_through_in_chunks(self, tmp_path, monkeypatch, writer):
@@ -106,7 +110,7 @@ class TestReceive:
         monkeypatch.setattr(file_writer, "WHOLE_FILE_BYTES", 4096)
         big = os.urandom(100000)
         data = archive(member("big", data=big, mtime=1600000001, mode=0o755), member("small", data=b"s"))
-        got = pv_copy.receive(io.BytesIO(data), ["big", "small"], str(tmp_path))
+        got = copy_receive.receive(io.BytesIO(data), ["big", "small"], str(tmp_path))
         assert open(got["big"].staged, "rb").read() == big
         assert got["big"].sha256 == hashlib.sha256(big).hexdigest()
         assert (got["big"].size, got["big"].mtime, got["big"].mode) == (100000, 1600000001, 0o755)
@@ -116,11 +120,11 @@ class TestReceive:
     def test_a_disk_error_reaches_the_caller(self, tmp_path, writer):
         data = archive(member("a", data=b"1"), member("b", data=b"2"))
         with pytest.raises(OSError):
-            pv_copy.receive(io.BytesIO(data), ["a", "b"], str(tmp_path / "no-such-dir"))
+            copy_receive.receive(io.BytesIO(data), ["a", "b"], str(tmp_path / "no-such-dir"))
         assert not _writer_threads()
 
     def test_empty_expectation_accepts_empty_stream(self, tmp_path, writer):
-        assert pv_copy.receive(io.BytesIO(b""), [], str(tmp_path)) == {}
+        assert copy_receive.receive(io.BytesIO(b""), [], str(tmp_path)) == {}
 
     def test_the_python_writer_is_used_without_gnu_tar(self, tmp_path, monkeypatch):
         monkeypatch.setattr(tar_native, "gnu_tar", lambda: None)
@@ -132,7 +136,7 @@ class TestReceive:
             return real(*args, **kwargs)
 
         monkeypatch.setattr(file_writer, "FileWriter", spy)
-        got = pv_copy.receive(io.BytesIO(archive(member("a/b", data=b"1"))), ["a/b"], str(tmp_path))
+        got = copy_receive.receive(io.BytesIO(archive(member("a/b", data=b"1"))), ["a/b"], str(tmp_path))
         assert started and got["a/b"].staged == str(tmp_path / "a" / "b")
 
 
@@ -176,12 +180,12 @@ class TestCheckReceived:
         return {"f": tar_native.Received("/x", 3, sha, 0, 0o644)}
 
     def test_ok(self):
-        pv_copy.check_received(self.received("ab"), {"f": "ab"})
+        copy_receive.check_received(self.received("ab"), {"f": "ab"})
 
     @pytest.mark.parametrize("sums, message", [({}, "no checksum"), ({"f": "cd"}, "sha256 mismatch")])
     def test_mismatch_names_file(self, sums, message):
         with pytest.raises(ChecksumMismatch, match=message) as caught:
-            pv_copy.check_received(self.received("ab"), sums)
+            copy_receive.check_received(self.received("ab"), sums)
         assert caught.value.location == {"path": "f"}
 
 
@@ -193,7 +197,7 @@ class TestBuildTar:
         os.symlink("d/f", str(src / "l"))
         os.mkfifo(str(src / "fifo"))
         out = io.BytesIO()
-        sums = pv_copy.build_tar(out, str(src), mirror.scan_local(str(src)))
+        sums = copy_send.build_tar(out, str(src), mirror.scan_local(str(src)))
         import hashlib
         assert sums == {"d/f": hashlib.sha256(b"content").hexdigest()}
         with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
@@ -208,7 +212,7 @@ class TestBuildTar:
         listing = mirror.scan_local(str(tmp_path))
         (tmp_path / "f").write_bytes(b"abcdef")
         with pytest.raises(InvalidInput, match="changed size"):
-            pv_copy.build_tar(io.BytesIO(), str(tmp_path), listing)
+            copy_send.build_tar(io.BytesIO(), str(tmp_path), listing)
 
 
 class TestApplyPlan:
@@ -226,7 +230,7 @@ class TestApplyPlan:
                   "d/f": mirror.Entry("file", 1, 0, 0o644, 0, 0, None)}
         received = {"d/f": tar_native.Received(str(staged), 1, "", 0, 0o644)}
         with pytest.raises(UnsafeArchive):
-            pv_copy.apply_plan(str(root), plan, source, received, str(tmp_path), None)
+            copy_apply.apply_plan(str(root), plan, source, received, str(tmp_path), None)
         assert os.listdir(str(outside)) == []
 
     def test_read_only_directory_is_filled_before_its_mode_is_set(self, tmp_path):
@@ -238,7 +242,7 @@ class TestApplyPlan:
                   "ro/f": mirror.Entry("file", 1, 5, 0o444, 0, 0, None)}
         plan = mirror.plan_mirror(source, {})
         received = {"ro/f": tar_native.Received(str(stage / "0"), 1, "", 5, 0o444)}
-        pv_copy.apply_plan(str(root), plan, source, received, str(stage), None)
+        copy_apply.apply_plan(str(root), plan, source, received, str(stage), None)
         assert (root / "ro" / "f").read_bytes() == b"x"
         assert os.stat(str(root / "ro")).st_mode & 0o777 == 0o755
 
@@ -248,14 +252,14 @@ class TestApplyPlan:
         tree.mkdir()
         stage.mkdir()
         data = archive(member("ro/f", data=b"x", mode=0o444, mtime=5), member("top", data=b"t"))
-        received = pv_copy.receive(io.BytesIO(data), ["ro/f", "top"], str(tree))
-        assert pv_copy.received_in_place(str(tree), received)
+        received = copy_receive.receive(io.BytesIO(data), ["ro/f", "top"], str(tree))
+        assert copy_apply.received_in_place(str(tree), received)
         source = {"ro": mirror.Entry("dir", 0, 0, 0o555, 0, 0, None), "empty": mirror.Entry("dir", 0, 0, 0o700, 0, 0, None),
                   "ro/f": mirror.Entry("file", 1, 5, 0o444, 0, 0, None),
                   "top": mirror.Entry("file", 1, 0, 0o644, 0, 0, None),
                   "ln": mirror.Entry("symlink", 0, 0, 0o777, 0, 0, "top")}
         plan = mirror.plan_mirror(source, {})
-        pv_copy.apply_plan(str(tree), plan, source, received, str(stage), None)
+        copy_apply.apply_plan(str(tree), plan, source, received, str(stage), None)
         assert (tree / "ro" / "f").read_bytes() == b"x" and os.readlink(str(tree / "ln")) == "top"
         assert (tree / "empty").is_dir()
         assert os.stat(str(tree / "ro")).st_mode & 0o777 == 0o755, "tar's directory gets the source's mode"
@@ -263,7 +267,7 @@ class TestApplyPlan:
     def test_a_file_where_the_plan_wants_a_directory_is_refused(self, tmp_path):
         (tmp_path / "d").write_bytes(b"not a dir")
         with pytest.raises(FileExistsError):
-            pv_copy._mkdir(str(tmp_path / "d"))
+            copy_apply._mkdir(str(tmp_path / "d"))
 
 
 @pytest.mark.parametrize("text, names", [
@@ -273,7 +277,7 @@ class TestApplyPlan:
     ("all good", []),
 ])
 def test_failed_files(text, names):
-    assert pv_copy.failed_files(text) == names
+    assert copy_send.failed_files(text) == names
 
 
 @pytest.mark.parametrize("path, root", [
@@ -291,7 +295,7 @@ def test_claim_root_refuses_escape(path):
 
 
 def test_target_location():
-    target = pv_copy.Target("ns", "p", "c", "/data")
+    target = copy_target.Target("ns", "p", "c", "/data")
     assert target.location() == {"namespace": "ns", "pod": "p", "container": "c", "path": "/data"}
     assert target.location("x/y")["path"] == "/data/x/y"
 
@@ -301,7 +305,7 @@ def test_build_tar_refuses_an_unsafe_source_it_was_handed(tmp_path):
     listing = {"l": mirror.Entry("symlink", 0, 0, 0o777, 0, 0, "/etc"),
                "l/x": mirror.Entry("file", 0, 0, 0o644, 0, 0, None)}
     with pytest.raises(UnsafeArchive):
-        pv_copy.build_tar(io.BytesIO(), str(tmp_path), listing)
+        copy_send.build_tar(io.BytesIO(), str(tmp_path), listing)
 
 
 def _writer_threads():
@@ -312,7 +316,7 @@ def _writer_threads():
 class TestStreamCutDiagnostics:
     """A cut tar stream says how far it got and whether the exec's exit status came."""
 
-    TARGET = pv_copy.Target("ns", "pod-1", "box", "/data")
+    TARGET = copy_target.Target("ns", "pod-1", "box", "/data")
 
     def fetch_over(self, monkeypatch, tmp_path, wire, paths):
         import socket
@@ -332,13 +336,13 @@ class TestStreamCutDiagnostics:
         thread.start()
 
         def fake_open(_client, namespace, pod, _command, container=None, **_kwargs):
-            return pv_copy.ExecSession(_FakeWebSocket(client), "v5.channel.k8s.io",
+            return copy_receive.ExecSession(_FakeWebSocket(client), "v5.channel.k8s.io",
                                        dict(namespace=namespace, pod=pod, container=container))
 
-        monkeypatch.setattr(pv_copy.ExecSession, "open", staticmethod(fake_open))
+        monkeypatch.setattr(copy_receive.ExecSession, "open", staticmethod(fake_open))
         try:
             with pytest.raises(StreamError) as caught:
-                pv_copy.fetch(None, self.TARGET, paths, str(tmp_path), 60, None)
+                copy_receive.fetch(None, self.TARGET, paths, str(tmp_path), 60, None)
         finally:
             client.close()
             thread.join()
@@ -379,9 +383,9 @@ class TestStreamCutDiagnostics:
         assert error.location["path"] == "/data/a"
 
     def test_no_file_started(self):
-        progress = pv_copy.TarProgress(3)
+        progress = copy_receive.TarProgress(3)
         diagnostics = {"stdout_bytes": 0, "status_arrived": False, "closed_by_server": True, "close_code": 1006}
-        error = pv_copy.stream_cut_error(StreamError("no tar stream arrived"), self.TARGET, progress, diagnostics,
+        error = copy_receive.stream_cut_error(StreamError("no tar stream arrived"), self.TARGET, progress, diagnostics,
                                          "tar: oops")
         text = str(error)
         assert "0 of 3 files complete" in text and "no file had started" in text
@@ -415,7 +419,7 @@ def test_fetch_retrying_never_repeats_a_stream_error_that_is_no_cut(tmp_path):
         raise StreamError("data after the end of the tar archive")
 
     with pytest.raises(StreamError, match="data after the end"):
-        pv_copy.fetch_retrying(fetch_once, ["a"], str(tmp_path))
+        copy_receive.fetch_retrying(fetch_once, ["a"], str(tmp_path))
     assert len(calls) == 1
 
 
@@ -429,7 +433,7 @@ def test_fetch_retrying_repeats_a_lost_tail_in_a_fresh_directory(tmp_path):
             raise _cut()
         return {"a": "received"}
 
-    received, retries = pv_copy.fetch_retrying(fetch_once, ["a"], str(tmp_path))
+    received, retries = copy_receive.fetch_retrying(fetch_once, ["a"], str(tmp_path))
     assert received == {"a": "received"} and retries == 2
     assert len(set(attempts)) == 3
     assert [p.name for p in tmp_path.iterdir()] == ["attempt-2"], "failed attempts' files are removed"
@@ -442,8 +446,8 @@ def test_fetch_retrying_gives_up_after_the_last_retry(tmp_path):
         calls.append(directory)
         raise _cut()
 
-    with pytest.raises(pv_copy.StreamError, match="ended early"):
-        pv_copy.fetch_retrying(fetch_once, ["a"], str(tmp_path), retries=2)
+    with pytest.raises(StreamError, match="ended early"):
+        copy_receive.fetch_retrying(fetch_once, ["a"], str(tmp_path), retries=2)
     assert len(calls) == 3
 
 
@@ -454,8 +458,8 @@ def test_fetch_retrying_never_repeats_other_failures(tmp_path):
         calls.append(directory)
         raise _cut(status_arrived=False)
 
-    with pytest.raises(pv_copy.StreamError):
-        pv_copy.fetch_retrying(fetch_once, ["a"], str(tmp_path))
+    with pytest.raises(StreamError):
+        copy_receive.fetch_retrying(fetch_once, ["a"], str(tmp_path))
     assert len(calls) == 1
 
 
@@ -475,7 +479,7 @@ def _passes(monkeypatch, outcomes):
             raise outcome
         return dict(outcome, changed_retries=args[-1])
 
-    monkeypatch.setattr(pv_copy, "_copy_from_pod_once", once)
+    monkeypatch.setattr(pv_copy.K8SCopyFromPod, "copy_once", once)
     return calls
 
 
@@ -490,7 +494,7 @@ class TestChangedDuringCopy:
     ])
     def test_which_tar_failures_mean_a_file_changed(self, rc, stderr, started, expected):
         status = ExitStatus(rc, "failed", started=started)
-        error = pv_copy._exec_failure(pv_copy.Target("ns", "zk-0", None, "/data"), "tar in the pod", status,
+        error = copy_target.exec_failure(copy_target.Target("ns", "zk-0", None, "/data"), "tar in the pod", status,
                                       io.BytesIO(stderr.encode()))
         assert type(error) is expected
         assert error.rc == rc and error.stderr == stderr and error.location["pod"] == "zk-0"
@@ -503,26 +507,26 @@ class TestChangedDuringCopy:
     ])
     def test_a_checksum_mismatch_is_repeated_too(self, monkeypatch, exc):
         calls = _passes(monkeypatch, [exc, {"changed": True}])
-        assert pv_copy.copy_from_pod(None, None, "/m", [], False, 10, False)["changed_retries"] == 1
+        assert pv_copy.K8SCopyFromPod(None, None, "/m", timeout=10).run()["changed_retries"] == 1
         assert calls == [0, 1]
 
     def test_a_stream_cut_or_a_failed_verification_is_not_repeated(self, monkeypatch):
         for exc in (StreamCut("tar stream ended early"), VerificationFailed("bad", path="x")):
             calls = _passes(monkeypatch, [exc, {"changed": True}])
             with pytest.raises(type(exc)):
-                pv_copy.copy_from_pod(None, None, "/m", [], False, 10, False)
+                pv_copy.K8SCopyFromPod(None, None, "/m", timeout=10).run()
             assert calls == [0]
 
     def test_a_pass_the_pod_wrote_into_is_repeated(self, monkeypatch):
         calls = _passes(monkeypatch, [CHANGED, {"changed": True}])
-        result = pv_copy.copy_from_pod(None, None, "/m", [], False, 10, False)
+        result = pv_copy.K8SCopyFromPod(None, None, "/m", timeout=10).run()
         assert calls == [0, 1] and result["changed_retries"] == 1
 
     def test_a_file_that_keeps_changing_fails_after_the_retries_naming_it(self, monkeypatch):
         failure = FileChangedWhileRead(CHANGED.message, rc=1, stderr=CHANGED.stderr, namespace="ns", pod="zk-0", path="/data")
         calls = _passes(monkeypatch, [failure] * 5)
         with pytest.raises(ExecFailed) as raised:
-            pv_copy.copy_from_pod(None, None, "/m", [], False, 10, False)
+            pv_copy.K8SCopyFromPod(None, None, "/m", timeout=10).run()
         assert calls == [0, 1, 2]
         assert "version-2/log.13b: file changed as we read it" in str(raised.value)
         assert "kept changing while they were copied (3 attempts)" in str(raised.value)
@@ -532,5 +536,5 @@ class TestChangedDuringCopy:
         denied = ExecFailed("tar in the pod failed with rc 2: Permission denied", rc=2, stderr="Permission denied")
         calls = _passes(monkeypatch, [denied, {"changed": True}])
         with pytest.raises(ExecFailed, match="Permission denied"):
-            pv_copy.copy_from_pod(None, None, "/m", [], False, 10, False)
+            pv_copy.K8SCopyFromPod(None, None, "/m", timeout=10).run()
         assert calls == [0]

@@ -14,6 +14,9 @@ import pytest
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import mirror
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import pod_scripts as scripts
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import copy as pv_copy
+from ansible_collections.statesafe.backup.plugins.module_utils.volume import apply as copy_apply
+from ansible_collections.statesafe.backup.plugins.module_utils.volume import receive as copy_receive
+from ansible_collections.statesafe.backup.plugins.module_utils.volume import send as copy_send
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import StreamError, VerificationFailed
 
 pytestmark = pytest.mark.skipif(shutil.which("tar") is None or shutil.which("sha256sum") is None,
@@ -91,12 +94,12 @@ class TestFromPodFlow:
             names = _list_bytes(sorted(plan.transfer))
             sent = run(scripts.SEND_TAR, src, len(names), stdin=names)
             assert sent.returncode == 0, sent.stderr
-            received = pv_copy.receive(io.BytesIO(sent.stdout), plan.transfer, staging)
+            received = copy_receive.receive(io.BytesIO(sent.stdout), plan.transfer, staging)
             sums = run(scripts.SHA256, src, len(names), stdin=names)
             assert sums.returncode == 0, sums.stderr
-            pv_copy.check_received(received, mirror.parse_sha256sum_z(sums.stdout))
+            copy_receive.check_received(received, mirror.parse_sha256sum_z(sums.stdout))
         os.makedirs(dst, exist_ok=True)
-        pv_copy.apply_plan(dst, plan, source, received, staging, None)
+        copy_apply.apply_plan(dst, plan, source, received, staging, None)
         return plan
 
     def test_mirror_then_incremental(self, tmp_path):
@@ -134,12 +137,12 @@ class TestFromPodFlow:
         make_tree(src)
         names = _list_bytes(["top.cnf"])
         sent = run(scripts.SEND_TAR, src, len(names), stdin=names)
-        received = pv_copy.receive(io.BytesIO(sent.stdout), ["top.cnf"], staging)
+        received = copy_receive.receive(io.BytesIO(sent.stdout), ["top.cnf"], staging)
         with open(os.path.join(src, "top.cnf"), "ab") as handle:
             handle.write(b"changed after the transfer")
         sums = run(scripts.SHA256, src, len(names), stdin=names)
         with pytest.raises(VerificationFailed) as caught:
-            pv_copy.check_received(received, mirror.parse_sha256sum_z(sums.stdout))
+            copy_receive.check_received(received, mirror.parse_sha256sum_z(sums.stdout))
         assert caught.value.location["path"] == "top.cnf"
 
     def test_vanished_file_fails_tar(self, tmp_path):
@@ -161,14 +164,14 @@ class TestFromPodFlow:
         out = proc.stdout.read()
         assert proc.wait(timeout=10) == 0
         proc.stdin.close()
-        assert pv_copy.receive(io.BytesIO(out), ["top.cnf"], str(tmp_path))
+        assert copy_receive.receive(io.BytesIO(out), ["top.cnf"], str(tmp_path))
 
 
 class TestReceiveScript:
     def send(self, src, target, transform=None, same_owner="no"):
         listing = mirror.scan_local(src)
         out = io.BytesIO()
-        sums = pv_copy.build_tar(out, src, listing)
+        sums = copy_send.build_tar(out, src, listing)
         data = out.getvalue()
         if transform:
             data = transform(data)
@@ -215,7 +218,7 @@ class TestReceiveScript:
         (tmp_path / "target" / "precious").write_text("old")
         done, _sums = self.send(src, target, transform=lambda data: data.replace(b"A" * 100, b"B" * 100, 1))
         assert done.returncode == scripts.RC_VERIFY_FAILED
-        assert pv_copy.failed_files(done.stderr.decode()) == ["data.bin"]
+        assert copy_send.failed_files(done.stderr.decode()) == ["data.bin"]
         assert sorted(os.listdir(target)) == ["precious"]
 
     def test_refuses_relative_and_root_targets(self, tmp_path):
@@ -230,4 +233,4 @@ class TestReceiveScript:
         names = _list_bytes(["db/ibdata1", "top.cnf"])
         sent = run(scripts.SEND_TAR, src, len(names), stdin=names)
         with pytest.raises(StreamError):
-            pv_copy.receive(io.BytesIO(sent.stdout[:150000]), ["db/ibdata1", "top.cnf"], str(tmp_path))
+            copy_receive.receive(io.BytesIO(sent.stdout[:150000]), ["db/ibdata1", "top.cnf"], str(tmp_path))

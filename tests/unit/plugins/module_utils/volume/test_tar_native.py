@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from ansible_collections.statesafe.backup.plugins.module_utils.volume import copy as pv_copy
+from ansible_collections.statesafe.backup.plugins.module_utils.volume import receive as copy_receive
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import tar_native
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import StreamError, UnsafeArchive
 
@@ -154,7 +154,7 @@ class TestReceive:
 
     def test_cut_inside_a_big_file_says_how_far(self, tmp_path):
         data = archive(member("big", data=b"z" * (3 * 1024 * 1024)))
-        progress = pv_copy.TarProgress(1)
+        progress = copy_receive.TarProgress(1)
         with pytest.raises(StreamError, match=r"\(2097252 of 3145728 bytes\)"):
             receive(data[:512 + 2 * 1024 * 1024 + 100], ["big"], tmp_path, progress=progress)
         assert progress.path == "big" and not progress.path_done
