@@ -54,7 +54,7 @@ def exec_failure(target, what, status, stderr, hint=""):
 
 
 TOOLS_HINT = ("; the container needs GNU find, tar, sort, head and sha256sum (copy the claim with pvc: "
-               "to go through the helper pod instead)")
+              "to go through the helper pod instead)")
 
 
 def run_capture(k8s_client, target, script, args, stdin=None, timeout=None, limit=256 * 1024 * 1024):

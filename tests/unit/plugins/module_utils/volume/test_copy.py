@@ -337,7 +337,7 @@ class TestStreamCutDiagnostics:
 
         def fake_open(_client, namespace, pod, _command, container=None, **_kwargs):
             return copy_receive.ExecSession(_FakeWebSocket(client), "v5.channel.k8s.io",
-                                       dict(namespace=namespace, pod=pod, container=container))
+                                            dict(namespace=namespace, pod=pod, container=container))
 
         monkeypatch.setattr(copy_receive.ExecSession, "open", staticmethod(fake_open))
         try:
@@ -385,8 +385,8 @@ class TestStreamCutDiagnostics:
     def test_no_file_started(self):
         progress = copy_receive.TarProgress(3)
         diagnostics = {"stdout_bytes": 0, "status_arrived": False, "closed_by_server": True, "close_code": 1006}
-        error = copy_receive.stream_cut_error(StreamError("no tar stream arrived"), self.TARGET, progress, diagnostics,
-                                         "tar: oops")
+        error = copy_receive.stream_cut_error(StreamError("no tar stream arrived"), self.TARGET, progress,
+                                              diagnostics, "tar: oops")
         text = str(error)
         assert "0 of 3 files complete" in text and "no file had started" in text
         assert "closed by the server, close code 1006" in text
@@ -495,8 +495,9 @@ class TestChangedDuringCopy:
     def test_which_tar_failures_mean_a_file_changed(self, rc, stderr, started, expected):
         status = ExitStatus(rc, "failed", started=started)
         error = copy_target.exec_failure(copy_target.Target("ns", "zk-0", None, "/data"), "tar in the pod", status,
-                                      io.BytesIO(stderr.encode()))
-        assert type(error) is expected
+                                         io.BytesIO(stderr.encode()))
+        assert isinstance(error, expected)
+        assert isinstance(error, FileChangedWhileRead) == (expected is FileChangedWhileRead)
         assert error.rc == rc and error.stderr == stderr and error.location["pod"] == "zk-0"
         if started:
             assert str(error).startswith("tar in the pod failed with rc {0}: {1}".format(rc, stderr))

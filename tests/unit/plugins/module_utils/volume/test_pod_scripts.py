@@ -13,7 +13,6 @@ import pytest
 
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import mirror
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import pod_scripts as scripts
-from ansible_collections.statesafe.backup.plugins.module_utils.volume import copy as pv_copy
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import apply as copy_apply
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import receive as copy_receive
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import send as copy_send
