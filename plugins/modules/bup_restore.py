@@ -115,9 +115,11 @@ error_location:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.operations import (
+    run_restore,
+)
 from ansible_collections.statesafe.backup.plugins.module_utils.bup.repository import (
     repository_from_params,
-    run_restore,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.bup.args import (
     module_kwargs,

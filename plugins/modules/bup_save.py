@@ -241,9 +241,11 @@ lock_holder:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.operations import (
+    run_save,
+)
 from ansible_collections.statesafe.backup.plugins.module_utils.bup.repository import (
     repository_from_params,
-    run_save,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.bup.args import (
     module_kwargs,
