@@ -237,7 +237,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s.module import (
     run_k8s_module,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.capture.manifest import (
+from ansible_collections.statesafe.backup.plugins.module_utils.capture.manifest_yaml import (
     load_yaml,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.capture.restore_policy import (

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.statesafe.backup.plugins.module_utils import local_files
 from ansible_collections.statesafe.backup.plugins.module_utils.capture import manifest
+from ansible_collections.statesafe.backup.plugins.module_utils.capture import manifest_yaml
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     InvalidInput,
     KindNotServed,
@@ -151,7 +152,7 @@ def render_objects(objects, strip_owner_references, strip_namespace, extra_paths
             raise InvalidInput(
                 "{0} and {1} would both be written to {2}".format(paths[relpath], identity, relpath), name=name)
         paths[relpath] = identity
-        rendered.append((relpath, clean, manifest.render_yaml(clean), manifest.is_secret(clean)))
+        rendered.append((relpath, clean, manifest_yaml.render_yaml(clean), manifest.is_secret(clean)))
     return rendered
 
 

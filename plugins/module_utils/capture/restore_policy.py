@@ -32,8 +32,10 @@ from ansible_collections.statesafe.backup.plugins.module_utils.errors import Sta
 from ansible_collections.statesafe.backup.plugins.module_utils.capture.manifest import (
     is_secret,
     redact_pair,
-    render_yaml,
     strip_object,
+)
+from ansible_collections.statesafe.backup.plugins.module_utils.capture.manifest_yaml import (
+    render_yaml,
 )
 
 POLICIES = ("fail", "skip", "update", "recreate")

@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from ansible_collections.statesafe.backup.plugins.module_utils.capture import manifest
+from ansible_collections.statesafe.backup.plugins.module_utils.capture import manifest_yaml
 
 
 def secret(**data):
@@ -188,21 +189,21 @@ class TestRenderYaml:
              "data": {"z": "1", "a": "2"}}
         b = {"data": {"a": "2", "z": "1"}, "metadata": {"labels": {"a": "2", "b": "1"}, "name": "x"},
              "apiVersion": "v1", "kind": "ConfigMap"}
-        assert manifest.render_yaml(a) == manifest.render_yaml(b)
-        text = manifest.render_yaml(a).decode()
+        assert manifest_yaml.render_yaml(a) == manifest_yaml.render_yaml(b)
+        text = manifest_yaml.render_yaml(a).decode()
         assert text.startswith("---\napiVersion: v1\ndata:\n  a: '2'\n")
-        assert text == manifest.render_yaml(a).decode(), "same bytes every time"
+        assert text == manifest_yaml.render_yaml(a).decode(), "same bytes every time"
 
     def test_multiline_literal_and_roundtrip(self):
         obj = {"data": {"script": "line1\nline2\n", "long": "x" * 500, "unicode": "héllo"}}
-        data = manifest.render_yaml(obj)
+        data = manifest_yaml.render_yaml(obj)
         assert b"script: |\n    line1\n    line2\n" in data
         assert b"\n" not in data.split(b"long: ")[1].split(b"\n")[0][:-1]
         assert yaml.safe_load(data) == obj
         assert "héllo".encode() in data
 
     def test_load(self):
-        assert manifest.load_yaml(manifest.render_yaml({"a": [1, 2]})) == {"a": [1, 2]}
+        assert manifest_yaml.load_yaml(manifest_yaml.render_yaml({"a": [1, 2]})) == {"a": [1, 2]}
 
 
 class TestRedaction:
@@ -216,9 +217,9 @@ class TestRedaction:
         assert before["data"]["changed"] == "BBB", "inputs untouched"
 
     def test_diff_entry_never_contains_secret_values(self):
-        old = manifest.render_yaml(manifest.strip_object(secret(password="T0xEU0VDUkVU")))
+        old = manifest_yaml.render_yaml(manifest.strip_object(secret(password="T0xEU0VDUkVU")))
         new_obj = manifest.strip_object(secret(password="TkVXU0VDUkVU", token="VE9LRU4="))
-        new = manifest.render_yaml(new_obj)
+        new = manifest_yaml.render_yaml(new_obj)
         entry = manifest.diff_entry("Secret/db.yaml", old, new_obj, new)
         text = entry["before"] + entry["after"]
         for value in ("T0xEU0VDUkVU", "TkVXU0VDUkVU", "VE9LRU4="):
@@ -229,12 +230,12 @@ class TestRedaction:
 
     def test_diff_entry_new_secret_file(self):
         obj = manifest.strip_object(secret(password="UEFTUw=="))
-        entry = manifest.diff_entry("Secret/db.yaml", None, obj, manifest.render_yaml(obj))
+        entry = manifest.diff_entry("Secret/db.yaml", None, obj, manifest_yaml.render_yaml(obj))
         assert entry["before"] == "" and "UEFTUw==" not in entry["after"]
 
     def test_diff_entry_plain_object_shows_content(self):
         obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "visible"}}
-        entry = manifest.diff_entry("ConfigMap/c.yaml", b"old\n", obj, manifest.render_yaml(obj))
+        entry = manifest.diff_entry("ConfigMap/c.yaml", b"old\n", obj, manifest_yaml.render_yaml(obj))
         assert entry["before"] == "old\n" and "visible" in entry["after"]
 
     def test_removal_entry(self):
@@ -256,7 +257,7 @@ TRICKY_STRINGS = [
 @pytest.mark.parametrize("value", TRICKY_STRINGS)
 def test_fast_emitter_round_trips_tricky_strings(value):
     data = {"k": value, "l": [value, {"n": value}], value or "empty": [value]}
-    text = manifest.render_yaml(data)
+    text = manifest_yaml.render_yaml(data)
     assert yaml.safe_load(text) == data, text
 
 
@@ -278,19 +279,19 @@ def test_fast_emitter_round_trips_random_structures():
 
     for _round in range(500):
         data = {"root": value(0), "list": [value(1) for _index in range(3)]}
-        text_out = manifest.render_yaml(data)
+        text_out = manifest_yaml.render_yaml(data)
         assert yaml.safe_load(text_out) == data, text_out
 
 
 @pytest.mark.parametrize("data", [{"f": 1.5}, {1: "int key"}, {"b": b"bytes"}])
 def test_other_data_falls_back_to_pyyaml(data):
-    assert yaml.safe_load(manifest.render_yaml(data)) == data
+    assert yaml.safe_load(manifest_yaml.render_yaml(data)) == data
 
 
 def test_nested_layout_is_block_style():
     data = {"spec": {"containers": [{"name": "a", "args": ["x", "y"], "env": []}], "empty": {}},
             "list_of_lists": [[1, 2], []]}
-    assert manifest.render_yaml(data).decode() == (
+    assert manifest_yaml.render_yaml(data).decode() == (
         "---\n"
         "list_of_lists:\n"
         "-\n"
@@ -306,4 +307,4 @@ def test_nested_layout_is_block_style():
         "    name: a\n"
         "  empty: {}\n"
     )
-    assert yaml.safe_load(manifest.render_yaml(data)) == data
+    assert yaml.safe_load(manifest_yaml.render_yaml(data)) == data
