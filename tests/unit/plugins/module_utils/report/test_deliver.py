@@ -1,7 +1,7 @@
 """backup_report's notification mail, delivered over a real SMTP exchange to a receiver on a localhost port.
 
 The receiver is a small SMTP server (socketserver thread) that records each accepted message and can refuse a
-recipient; smtplib in the module talks to it exactly as it would to a relay. No part of the module is replaced.
+recipient; smtplib in report/deliver.py talks to it exactly as it would to a relay. No part of it is replaced.
 """
 
 import email
@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from ansible_collections.statesafe.backup.plugins.module_utils.report import metrics as bm
-from ansible_collections.statesafe.backup.plugins.modules import backup_report
+from ansible_collections.statesafe.backup.plugins.module_utils.report import deliver
 
 SECRET = "hunter2-db-password"
 
@@ -90,7 +90,7 @@ def params(port, **overrides):
 
 
 def test_a_failure_is_mailed_to_every_recipient_with_secrets_masked(receiver):
-    result = backup_report.report(params(receiver.server_address[1]), check_mode=False)
+    result = deliver.report(params(receiver.server_address[1]), check_mode=False)
     assert result["mailed"] is True and result["errors"] == []
     [(sender, recipients, message)] = receiver.messages
     assert sender == "statesafe@example.com"
@@ -104,22 +104,22 @@ def test_a_failure_is_mailed_to_every_recipient_with_secrets_masked(receiver):
 
 def test_a_success_is_not_mailed_unless_asked(receiver):
     port = receiver.server_address[1]
-    quiet = backup_report.report(params(port, status="success", error=None, failed_task=None), check_mode=False)
+    quiet = deliver.report(params(port, status="success", error=None, failed_task=None), check_mode=False)
     assert quiet["mailed"] is False and receiver.messages == []
-    loud = backup_report.report(params(port, status="success", error=None, failed_task=None, notify_on="always"),
-                                check_mode=False)
+    loud = deliver.report(params(port, status="success", error=None, failed_task=None, notify_on="always"),
+                          check_mode=False)
     assert loud["mailed"] is True
     assert receiver.messages[0][2]["Subject"].endswith("in namespace sf succeeded")
 
 
 def test_check_mode_sends_nothing(receiver):
-    result = backup_report.report(params(receiver.server_address[1]), check_mode=True)
+    result = deliver.report(params(receiver.server_address[1]), check_mode=True)
     assert result["mailed"] is False and receiver.messages == []
 
 
 def test_a_refused_recipient_is_named(receiver):
     receiver.refuse.add("backup-team@example.com")
-    result = backup_report.report(params(receiver.server_address[1]), check_mode=False)
+    result = deliver.report(params(receiver.server_address[1]), check_mode=False)
     assert result["mailed"] is False
     assert result["errors"] == ["mail via 127.0.0.1: refused recipients: backup-team@example.com"]
     # The other recipient still got it.
@@ -130,7 +130,7 @@ def test_an_unreachable_server_is_an_error_naming_it():
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    result = backup_report.report(params(port), check_mode=False)
+    result = deliver.report(params(port), check_mode=False)
     assert result["mailed"] is False
     [error] = result["errors"]
     assert error.startswith("mail via 127.0.0.1: ") and "refused" in error.lower()
@@ -138,7 +138,7 @@ def test_an_unreachable_server_is_an_error_naming_it():
 
 def test_mail_to_without_a_server_is_refused_before_anything_is_sent():
     with pytest.raises(ValueError, match="mail_to is set but mail_host is not"):
-        backup_report.report(params(25, mail_host=None), check_mode=False)
+        deliver.report(params(25, mail_host=None), check_mode=False)
 
 
 def test_mail_text_lists_the_steps():
