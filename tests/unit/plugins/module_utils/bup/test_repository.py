@@ -37,7 +37,7 @@ def test_repository_from_params_picks_the_backend(tmp_path):
 def test_a_remote_repository_refuses_what_needs_the_repository_host(tmp_path):
     remote = repository.repository_from_params({"remote": "host:/srv/bup", "remote_cache_dir": str(tmp_path)},
                                                remote_server=lambda repo: Server([]))
-    for operation in (lambda: remote.gc(), lambda: remote.rm("b", ["n"]), lambda: remote.tree_files("c")):
+    for operation in (remote.gc, lambda: remote.rm("b", ["n"]), lambda: remote.tree_files("c")):
         with pytest.raises(UnsupportedRemote, match="bup cannot .* over -r"):
             operation()
     local = repository.repository_from_params({"repository": str(tmp_path)})
