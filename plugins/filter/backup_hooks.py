@@ -10,7 +10,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import StatesafeError
-from ansible_collections.statesafe.backup.plugins.module_utils.pod_hooks import combine, discover
+from ansible_collections.statesafe.backup.plugins.module_utils.capture.pod_hooks import combine, discover
 
 
 def backup_hooks(pods, profile_hooks=None):
@@ -21,7 +21,7 @@ def backup_hooks(pods, profile_hooks=None):
     try:
         return combine(profile_hooks, discover(pods))
     except StatesafeError as exc:
-        raise AnsibleFilterError("invalid backup hook: {0}".format(exc))
+        raise AnsibleFilterError("invalid backup hook: {0}".format(exc)) from exc
 
 
 class FilterModule(object):

@@ -57,7 +57,7 @@ import time
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.statesafe.backup.plugins.module_utils.run_owner import (
+from ansible_collections.statesafe.backup.plugins.module_utils.report.run_owner import (
     owner_tag,
     read_lease,
     stale_lease,

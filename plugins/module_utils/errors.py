@@ -12,14 +12,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
 
 _LOCATION_KEYS = ("namespace", "pod", "container", "path", "kind", "name")
 
 
-def describe_location(location):
-    """Render a location dict as 'namespace=a pod=b path=/x' (only set keys, fixed order)."""
+def describe_location(location, keys=_LOCATION_KEYS):
+    """Render a location dict as 'namespace=a pod=b path=/x' (only set keys, in the order of keys)."""
     parts = []
-    for key in _LOCATION_KEYS:
+    for key in keys:
         value = location.get(key)
         if value not in (None, ""):
             parts.append("{0}={1}".format(key, value))
@@ -29,13 +30,16 @@ def describe_location(location):
 class StatesafeError(Exception):
     """Base class: a message plus the location (namespace/pod/container/path/...)."""
 
+    # The location keys the message names, in this order; a layer with other coordinates sets its own.
+    LOCATION_KEYS = _LOCATION_KEYS
+
     def __init__(self, message, **location):
         self.message = message
         self.location = dict((k, v) for k, v in location.items() if v not in (None, ""))
         super(StatesafeError, self).__init__(self.__str__())
 
     def __str__(self):
-        where = describe_location(self.location)
+        where = describe_location(self.location, self.LOCATION_KEYS)
         if where:
             return "{0} ({1})".format(self.message, where)
         return self.message
@@ -43,6 +47,27 @@ class StatesafeError(Exception):
     def result_fields(self):
         """Extra keys for fail_json so callers can branch on them."""
         return {"error_location": dict(self.location)}
+
+
+def adds_location(error_class, key, value):
+    """Decorator: every error_class the function raises names key=value(*its arguments), unless it names one.
+
+    For errors raised deep in pure code that does not know, say, which
+    repository it works for.
+    """
+    def decorate(operation):
+        @functools.wraps(operation)
+        def wrapped(*args, **kwargs):
+            try:
+                return operation(*args, **kwargs)
+            except error_class as exc:
+                label = value(*args, **kwargs)
+                if label and key not in exc.location:
+                    exc.location[key] = label
+                    exc.args = (str(exc),)
+                raise
+        return wrapped
+    return decorate
 
 
 class ApiError(StatesafeError):
@@ -96,6 +121,10 @@ class ExecTimeout(ExecFailed):
     """The command did not finish in time."""
 
 
+class FileChangedWhileRead(ExecFailed):
+    """The pod's tar read a file that was written or removed meanwhile; a fresh pass may succeed."""
+
+
 class StreamError(StatesafeError):
     """The exec stream broke, ended early or violated the channel protocol.
 
@@ -114,12 +143,26 @@ class StreamError(StatesafeError):
         return fields
 
 
+class StreamCut(StreamError):
+    """A stream that ended early or broke; details say what arrived and whether the exit status came."""
+
+    @property
+    def lost_tail(self):
+        """True when the pod's command reported success: the tail of its output was lost in transit."""
+        details = self.details or {}
+        return bool(details.get("status_arrived")) and '"Success"' in (details.get("status") or "")
+
+
 class UnsafeArchive(StatesafeError):
     """A tar member or a listing entry would escape or damage the target tree."""
 
 
 class VerificationFailed(StatesafeError):
     """What arrived does not match what the pod says it sent."""
+
+
+class ChecksumMismatch(VerificationFailed):
+    """A received file's sha256 differs from the one the pod computed, or the pod computed none."""
 
 
 class HelperPodError(StatesafeError):

@@ -1,7 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: statesafe.backup contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Local files: compare-then-write, atomic replacement, directory scans."""
+"""Local files: compare-then-write, atomic replacement, checksums, directory scans.
+
+Shared by every package of module_utils (like errors.py it imports nothing of
+the collection), so a file is written or hashed one way everywhere. PRIVATE to
+the statesafe.backup collection; do not import it from elsewhere.
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -14,6 +19,7 @@ import stat
 import tempfile
 
 TEMP_PREFIX = ".statesafe-tmp-"
+CHUNK = 1 << 20
 
 
 def read_bytes(path):
@@ -61,6 +67,25 @@ def file_mode(path):
         return None
 
 
+NOT_A_DIRECTORY = "not a directory"
+NOT_EMPTY = "not empty"
+
+
+def fresh_directory_problem(path):
+    """Why path cannot become a new tree (NOT_A_DIRECTORY, NOT_EMPTY), or None: it is absent or an empty directory.
+
+    A link counts as not a directory: the tree is renamed into place, and a
+    rename replaces the link, not the directory it points to.
+    """
+    if not os.path.lexists(path):
+        return None
+    if os.path.islink(path) or not os.path.isdir(path):
+        return NOT_A_DIRECTORY
+    if os.listdir(path):
+        return NOT_EMPTY
+    return None
+
+
 def ensure_dir(path, mode):
     """Create path (and parents) with mode; an existing directory keeps its mode."""
     if os.path.isdir(path) and not os.path.islink(path):
@@ -70,8 +95,12 @@ def ensure_dir(path, mode):
     return True
 
 
-def atomic_write(path, data, mode):
-    """Replace path with data in one rename: readers see the old or the new file, never a part."""
+def atomic_write(path, data, mode, fsync=False):
+    """Replace path with data in one rename: readers see the old or the new file, never a part.
+
+    fsync: the data reaches the disk before the rename, for a file that must
+    survive a crash whole (a metrics file read by another program).
+    """
     directory = os.path.dirname(path) or "."
     fd, temp_path = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX)
     try:
@@ -80,6 +109,8 @@ def atomic_write(path, data, mode):
         while view:
             written = os.write(fd, view)
             view = view[written:]
+        if fsync:
+            os.fsync(fd)
         os.close(fd)
         fd = None
         os.replace(temp_path, path)
@@ -112,3 +143,19 @@ def create_file(path, data, mode):
 
 def sha256_hex(data):
     return hashlib.sha256(data).hexdigest()
+
+
+def stream_sha256(handle, chunk=CHUNK):
+    """(size, sha256 hex) of what is left to read in a binary file object, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    for data in iter(lambda: handle.read(chunk), b""):
+        digest.update(data)
+        size += len(data)
+    return size, digest.hexdigest()
+
+
+def file_sha256(path, chunk=CHUNK):
+    """(size, sha256 hex) of the file at path, read in chunks."""
+    with open(path, "rb") as handle:
+        return stream_sha256(handle, chunk)

@@ -88,26 +88,17 @@ error_location:
   type: dict
 """
 
-import traceback
-
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
     AnsibleK8SModule,
 )
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
-    CoreException,
-)
-from ansible_collections.statesafe.backup.plugins.module_utils.access_review import (
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.access_review import (
     run,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.connection import (
-    get_client,
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.connection import (
     module_argument_spec,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
-    StatesafeError,
-)
-from ansible_collections.statesafe.backup.plugins.module_utils.kube_api import (
-    KubeApi,
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.module import (
+    run_k8s_module,
 )
 
 ARGUMENT_SPEC = dict(
@@ -118,13 +109,7 @@ ARGUMENT_SPEC = dict(
 
 def main():
     module = AnsibleK8SModule(argument_spec=module_argument_spec(ARGUMENT_SPEC), supports_check_mode=True)
-    try:
-        client = get_client(module)
-        result = run(KubeApi(client), module.params["namespace"], module.params["checks"])
-    except StatesafeError as exc:
-        module.fail_json(msg=str(exc), exception=traceback.format_exc(), **exc.result_fields())
-    except CoreException as exc:
-        module.fail_json(msg="cannot connect to the API server: {0}".format(exc), exception=traceback.format_exc())
+    result = run_k8s_module(module, lambda _client, api: run(api, module.params["namespace"], module.params["checks"]))
     module.exit_json(changed=False, **result)
 
 

@@ -100,11 +100,12 @@ error_location:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.statesafe.backup.plugins.module_utils.archive_check import (
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.archive_check import (
     verify_tree,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
-    StatesafeError,
+from ansible_collections.statesafe.backup.plugins.module_utils.boundary import (
+    plain_error,
+    run_module,
 )
 
 ARGUMENT_SPEC = dict(
@@ -116,11 +117,8 @@ ARGUMENT_SPEC = dict(
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        report = verify_tree(module.params["root"], module.params["manifest"])
-    except (StatesafeError, OSError) as exc:
-        fields = exc.result_fields() if isinstance(exc, StatesafeError) else {}
-        module.fail_json(msg=str(exc), **fields)
+    report = run_module(module, lambda: verify_tree(module.params["root"], module.params["manifest"]),
+                        describe=plain_error)
     if not report["ok"] and module.params["fail_on_mismatch"]:
         module.fail_json(**report)
     module.exit_json(changed=False, **report)

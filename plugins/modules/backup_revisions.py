@@ -159,11 +159,11 @@ import time
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
     AnsibleK8SModule,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils import revisions as rev
-from ansible_collections.statesafe.backup.plugins.module_utils.connection import (
+from ansible_collections.statesafe.backup.plugins.module_utils.capture import revisions as rev
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.connection import (
     module_argument_spec,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.k8s_module import (
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.module import (
     run_k8s_module,
 )
 

@@ -128,16 +128,18 @@ error_location:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.statesafe.backup.plugins.module_utils.bup import (
-    repository_from_params,
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.operations import (
     run_fsck,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.bup_args import (
-    failure,
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.repository import (
+    repository_from_params,
+)
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.args import (
     module_kwargs,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
-    StatesafeError,
+from ansible_collections.statesafe.backup.plugins.module_utils.boundary import (
+    repository_error,
+    run_module,
 )
 
 ARGUMENT_SPEC = dict(
@@ -151,10 +153,8 @@ ARGUMENT_SPEC = dict(
 
 def main():
     module = AnsibleModule(**module_kwargs(ARGUMENT_SPEC, supports_check_mode=True))
-    try:
-        result = run_fsck(repository_from_params(module.params), module.params, module.check_mode)
-    except (StatesafeError, OSError) as exc:
-        module.fail_json(**failure(exc, module.params))
+    result = run_module(module, lambda: run_fsck(repository_from_params(module.params), module.params, module.check_mode),
+                        describe=repository_error(module.params))
     if not result["ok"] and module.params["fail_on_error"]:
         module.fail_json(msg="bup fsck found damaged packs in {0}: {1}".format(
             result["repository"], ", ".join(result["damaged"]) or "; ".join(result["messages"][:5])), **result)

@@ -99,16 +99,18 @@ lock_holder:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.statesafe.backup.plugins.module_utils.bup import (
-    repository_from_params,
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.operations import (
     run_lock,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.bup_args import (
-    failure,
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.repository import (
+    repository_from_params,
+)
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.args import (
     module_kwargs,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
-    StatesafeError,
+from ansible_collections.statesafe.backup.plugins.module_utils.boundary import (
+    repository_error,
+    run_module,
 )
 
 ARGUMENT_SPEC = dict(
@@ -122,10 +124,8 @@ ARGUMENT_SPEC = dict(
 def main():
     module = AnsibleModule(**module_kwargs(ARGUMENT_SPEC, required_if=[("state", "released", ("lock_token", "force"),
                                                                         True)]))
-    try:
-        result = run_lock(repository_from_params(module.params), module.params)
-    except (StatesafeError, OSError) as exc:
-        module.fail_json(**failure(exc, module.params))
+    result = run_module(module, lambda: run_lock(repository_from_params(module.params), module.params),
+                        describe=repository_error(module.params))
     module.exit_json(**result)
 
 

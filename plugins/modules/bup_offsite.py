@@ -254,13 +254,13 @@ error_location:
 """
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
-from ansible_collections.statesafe.backup.plugins.module_utils import offsite_ops
-from ansible_collections.statesafe.backup.plugins.module_utils.bup_args import (
-    failure,
+from ansible_collections.statesafe.backup.plugins.module_utils.offsite import ops as offsite_ops
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.args import (
     module_kwargs,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
-    StatesafeError,
+from ansible_collections.statesafe.backup.plugins.module_utils.boundary import (
+    repository_error,
+    run_module,
 )
 
 ARGUMENT_SPEC = dict(
@@ -292,10 +292,8 @@ def main():
                            required_if=[("operation", "pull", ("identity_file",))])
     kwargs["required_one_of"] = []  # list needs no local repository; push and pull check it themselves
     module = AnsibleModule(**kwargs)
-    try:
-        result = offsite_ops.run_operation(module.params, module.check_mode)
-    except (StatesafeError, OSError) as exc:
-        module.fail_json(**failure(exc, module.params))
+    result = run_module(module, lambda: offsite_ops.run_operation(module.params, module.check_mode),
+                        describe=repository_error(module.params))
     module.exit_json(**result)
 
 

@@ -155,16 +155,18 @@ error_location:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.statesafe.backup.plugins.module_utils.bup import (
-    repository_from_params,
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.operations import (
     run_retention,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.bup_args import (
-    failure,
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.repository import (
+    repository_from_params,
+)
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.args import (
     module_kwargs,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
-    StatesafeError,
+from ansible_collections.statesafe.backup.plugins.module_utils.boundary import (
+    repository_error,
+    run_module,
 )
 
 ARGUMENT_SPEC = dict(
@@ -187,10 +189,8 @@ POLICY = ("keep_all_for", "keep_dailies_for", "keep_weeklies_for", "keep_monthli
 def main():
     module = AnsibleModule(**module_kwargs(ARGUMENT_SPEC, mutually_exclusive=[("branch", "branches")],
                                            required_one_of=[POLICY], supports_check_mode=True))
-    try:
-        result = run_retention(repository_from_params(module.params), module.params, module.check_mode)
-    except (StatesafeError, OSError) as exc:
-        module.fail_json(**failure(exc, module.params))
+    result = run_module(module, lambda: run_retention(repository_from_params(module.params), module.params, module.check_mode),
+                        describe=repository_error(module.params))
     module.exit_json(**result)
 
 

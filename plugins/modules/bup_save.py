@@ -241,16 +241,18 @@ lock_holder:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.statesafe.backup.plugins.module_utils.bup import (
-    repository_from_params,
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.operations import (
     run_save,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.bup_args import (
-    failure,
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.repository import (
+    repository_from_params,
+)
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.args import (
     module_kwargs,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
-    StatesafeError,
+from ansible_collections.statesafe.backup.plugins.module_utils.boundary import (
+    repository_error,
+    run_module,
 )
 
 ARGUMENT_SPEC = dict(
@@ -268,10 +270,8 @@ ARGUMENT_SPEC = dict(
 
 def main():
     module = AnsibleModule(**module_kwargs(ARGUMENT_SPEC, supports_check_mode=False))
-    try:
-        result = run_save(repository_from_params(module.params), module.params)
-    except (StatesafeError, OSError) as exc:
-        module.fail_json(**failure(exc, module.params))
+    result = run_module(module, lambda: run_save(repository_from_params(module.params), module.params),
+                        describe=repository_error(module.params))
     if not result["complete"] and module.params["fail_on_incomplete"]:
         module.fail_json(msg="archive {commit} on branch {branch} in {repository} is not complete: {why}".format(
             why="; ".join(result["incomplete_reasons"]), **result), **result)

@@ -237,13 +237,13 @@ error_location:
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
     AnsibleK8SModule,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.connection import (
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.connection import (
     module_argument_spec,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.dump import (
+from ansible_collections.statesafe.backup.plugins.module_utils.capture.dump import (
     run,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.k8s_module import (
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.module import (
     run_k8s_module,
 )
 

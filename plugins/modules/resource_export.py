@@ -238,13 +238,13 @@ error_location:
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
     AnsibleK8SModule,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.connection import (
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.connection import (
     module_argument_spec,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.k8s_module import (
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.module import (
     run_k8s_module,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.resource_export import (
+from ansible_collections.statesafe.backup.plugins.module_utils.capture.resource_export import (
     export,
 )
 

@@ -228,19 +228,19 @@ import json
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
     AnsibleK8SModule,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.connection import (
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.connection import (
     module_argument_spec,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     StatesafeError,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.k8s_module import (
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.module import (
     run_k8s_module,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.manifest import (
+from ansible_collections.statesafe.backup.plugins.module_utils.capture.manifest_yaml import (
     load_yaml,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.restore_policy import (
+from ansible_collections.statesafe.backup.plugins.module_utils.capture.restore_policy import (
     POLICIES,
     WORKLOAD_KIND,
     build_plan,
@@ -284,7 +284,7 @@ def _read_archived(objects, namespace):
                 archived[object_key(obj["kind"], obj["name"])] = load_yaml(handle.read())
         except (OSError, IOError, ValueError) as exc:
             raise StatesafeError("cannot read the archived object: {0}".format(exc), namespace=namespace,
-                                 kind=obj["kind"], name=obj["name"], path=obj["path"])
+                                 kind=obj["kind"], name=obj["name"], path=obj["path"]) from exc
     return archived
 
 
@@ -295,7 +295,7 @@ def _read_artifacts(path, namespace):
         with open(path, "rb") as handle:
             return json.loads(handle.read().decode("utf-8")).get("artifacts") or []
     except (OSError, IOError, ValueError) as exc:
-        raise StatesafeError("cannot read the manifest: {0}".format(exc), namespace=namespace, path=path)
+        raise StatesafeError("cannot read the manifest: {0}".format(exc), namespace=namespace, path=path) from exc
 
 
 def _list_live(api, namespace, objects, components):

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from bup_helpers import AnsibleRun, finish_module, start_module
 
-from ansible_collections.statesafe.backup.plugins.module_utils import bup as bup_ops
+from ansible_collections.statesafe.backup.plugins.module_utils.bup import operations as bup_ops
+from ansible_collections.statesafe.backup.plugins.module_utils.bup import repository as bup_repository
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -32,5 +33,5 @@ def repo_path(tmp_path) -> Path:
     """An initialised, empty local repository."""
     path = tmp_path / "repo"
     params = {"repository": str(path)}
-    bup_ops.run_init(bup_ops.repository_from_params(params), params)
+    bup_ops.run_init(bup_repository.repository_from_params(params), params)
     return path

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bup_helpers import bup, finish_module, markers, start_module, tree_digest, write_tree
 
-from ansible_collections.statesafe.backup.plugins.module_utils import bup as bup_ops
+from ansible_collections.statesafe.backup.plugins.module_utils.bup import repository as bup_repository
 
 
 def bup_save_pid(staging: Path):
@@ -86,7 +86,7 @@ def test_repository_helper_ignores_fresh_temporaries(repo_path):
     fresh = repo_path / "objects" / "pack-tmp-fresh"
     fresh.mkdir()
     (fresh / "x.pack").write_bytes(b"partial")
-    repo = bup_ops.repository_from_params({"repository": str(repo_path)})
+    repo = bup_repository.repository_from_params({"repository": str(repo_path)})
     assert repo.stale_temporaries(time.time()) == []
     [stale] = repo.stale_temporaries(time.time() + 3601)
     assert stale["path"] == str(fresh) and stale["bytes"] == 7

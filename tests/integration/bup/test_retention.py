@@ -8,7 +8,8 @@ import time
 import pytest
 from bup_helpers import bup, git, markers, tree_digest, write_tree
 
-from ansible_collections.statesafe.backup.plugins.module_utils import bup as bup_ops
+from ansible_collections.statesafe.backup.plugins.module_utils.bup import operations as bup_ops
+from ansible_collections.statesafe.backup.plugins.module_utils.bup import repository as bup_repository
 
 UTC = {"TZ": "UTC"}
 WRT = calendar.timegm((2024, 6, 30, 12, 0, 0))
@@ -37,7 +38,7 @@ def save(repo_path, tmp_path, label, when, complete=True):
         (staging / "MANIFEST.json").write_text(json.dumps(data))
     params = {"repository": str(repo_path), "branch": "sf", "staging": str(staging), "manifest": "MANIFEST.json",
               "date": at(when), "lock_timeout": 5}
-    result = bup_ops.run_save(bup_ops.repository_from_params(params), params)
+    result = bup_ops.run_save(bup_repository.repository_from_params(params), params)
     assert result["complete"] is complete
     return staging
 

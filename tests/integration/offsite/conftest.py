@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bup"))
 # pylint: disable=wrong-import-position
 from bup_helpers import finish_module, start_module  # noqa: E402
 
-from ansible_collections.statesafe.backup.plugins.module_utils import bup as bup_ops  # noqa: E402
+from ansible_collections.statesafe.backup.plugins.module_utils.bup import operations as bup_ops  # noqa: E402
+from ansible_collections.statesafe.backup.plugins.module_utils.bup import repository as bup_repository  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 BUILD = ROOT / "tests" / "offsite" / "minio" / "build.sh"
@@ -139,5 +140,5 @@ def run_module():
 def repo_path(tmp_path) -> Path:
     path = tmp_path / "repo"
     params = {"repository": str(path)}
-    bup_ops.run_init(bup_ops.repository_from_params(params), params)
+    bup_ops.run_init(bup_repository.repository_from_params(params), params)
     return path

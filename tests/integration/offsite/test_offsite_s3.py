@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from bup_helpers import VENV_BIN, ansible_env, git, markers, tree_digest, write_tree
 
-from ansible_collections.statesafe.backup.plugins.module_utils import bup as bup_ops
+from ansible_collections.statesafe.backup.plugins.module_utils.bup import operations as bup_ops
+from ansible_collections.statesafe.backup.plugins.module_utils.bup import repository as bup_repository
 
 KNOWN = b"statesafe-offsite-known-plaintext " * 64  # compressible text bup stores as-is or zlib'd
 
@@ -35,7 +36,7 @@ def save(repo: Path, staging_root: Path, label: str, when: str, extra: dict | No
     staging = write_tree(staging_root / label, files)
     params = {"repository": str(repo), "branch": "sf", "staging": str(staging), "manifest": "MANIFEST.json",
               "date": at(when), "lock_timeout": 5, "validate": "sha256"}
-    result = bup_ops.run_save(bup_ops.repository_from_params(params), params)
+    result = bup_ops.run_save(bup_repository.repository_from_params(params), params)
     assert result["complete"], result
     return staging
 
@@ -151,7 +152,7 @@ def test_remote_retention_follows_local_gc(run_module, minio, offsite, age_key, 
 
     params = {"repository": str(repo_path), "branch": "sf", "keep_dailies_for": "forever", "lock_timeout": 5,
               "gc": True, "wrt": at("2024-06-10 00:00")}
-    pruned = bup_ops.run_retention(bup_ops.repository_from_params(params), params)
+    pruned = bup_ops.run_retention(bup_repository.repository_from_params(params), params)
     assert [a["name"] for a in pruned["removed"]] and pruned["gc"]
     gone = packs_before - pack_files(repo_path)
     assert gone, "gc removed or rewrote a pack"

@@ -91,3 +91,22 @@ def test_read_state(tmp_path, setup, expected):
         path.write_bytes(b"data")
         path.chmod(0o640)
     assert local_files.read_state(str(path)) == expected
+
+
+def test_file_sha256_reads_in_chunks(tmp_path):
+    import hashlib
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 1000)
+    assert local_files.file_sha256(str(path), chunk=7) == (1000, hashlib.sha256(b"x" * 1000).hexdigest())
+
+
+def test_fresh_directory_problem(tmp_path):
+    assert local_files.fresh_directory_problem(str(tmp_path / "absent")) is None
+    assert local_files.fresh_directory_problem(str(tmp_path)) is None
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_bytes(b"")
+    assert local_files.fresh_directory_problem(str(tmp_path / "d")) == local_files.NOT_EMPTY
+    assert local_files.fresh_directory_problem(str(tmp_path / "d" / "f")) == local_files.NOT_A_DIRECTORY
+    (tmp_path / "e").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "e")
+    assert local_files.fresh_directory_problem(str(tmp_path / "link")) == local_files.NOT_A_DIRECTORY

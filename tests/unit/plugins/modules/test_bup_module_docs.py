@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from ansible_collections.statesafe.backup.plugins.doc_fragments.bup_repository import ModuleDocFragment
-from ansible_collections.statesafe.backup.plugins.module_utils.bup_args import REPOSITORY_ARG_SPEC
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.args import REPOSITORY_ARG_SPEC
 from ansible_collections.statesafe.backup.plugins.modules import (
     bup_archive_info,
     bup_fsck,

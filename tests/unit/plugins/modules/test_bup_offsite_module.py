@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from ansible_collections.statesafe.backup.plugins.doc_fragments.bup_repository import ModuleDocFragment
-from ansible_collections.statesafe.backup.plugins.module_utils import offsite_ops
-from ansible_collections.statesafe.backup.plugins.module_utils.offsite import OffsiteError
+from ansible_collections.statesafe.backup.plugins.module_utils.offsite import ops as offsite_ops
+from ansible_collections.statesafe.backup.plugins.module_utils.offsite.plan import OffsiteError
 from ansible_collections.statesafe.backup.plugins.modules import bup_offsite
 
 FRAGMENT = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)

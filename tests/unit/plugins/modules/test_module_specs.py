@@ -1,13 +1,14 @@
 """The modules' argument specs, documentation and returned keys agree (no drift)."""
-import os
 
 import pytest
 import yaml
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.statesafe.backup.plugins.module_utils import connection, mirror
-from ansible_collections.statesafe.backup.plugins.module_utils import pv_copy
-from ansible_collections.statesafe.backup.plugins.module_utils import resource_export as rx
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s import connection
+from ansible_collections.statesafe.backup.plugins.module_utils.volume import mirror
+from ansible_collections.statesafe.backup.plugins.module_utils.volume import copy as pv_copy
+from ansible_collections.statesafe.backup.plugins.module_utils.capture import quiesce
+from ansible_collections.statesafe.backup.plugins.module_utils.capture import resource_export as rx
 from ansible_collections.statesafe.backup.plugins.modules import backup_revisions, k8s_pv_copy, quiesce_exec
 from ansible_collections.statesafe.backup.plugins.modules import resource_export
 
@@ -68,7 +69,7 @@ def test_k8s_pv_copy_returns_what_it_documents():
 
 
 def test_quiesce_exec_documents_every_result_field():
-    source = open(os.path.join(os.path.dirname(pv_copy.__file__), "quiesce.py")).read()
+    source = open(quiesce.__file__).read()
     keys = set(returned(quiesce_exec)["results"]["contains"])
     for key in keys:
         assert '"{0}":'.format(key) in source, key

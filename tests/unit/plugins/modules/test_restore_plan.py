@@ -2,7 +2,7 @@
 import yaml
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.statesafe.backup.plugins.module_utils import restore_policy
+from ansible_collections.statesafe.backup.plugins.module_utils.capture import restore_policy
 from ansible_collections.statesafe.backup.plugins.modules import restore_plan
 
 DOC = yaml.safe_load(restore_plan.DOCUMENTATION)

@@ -1,0 +1,271 @@
+# -*- coding: utf-8 -*-
+# Copyright: statesafe.backup contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a restore does with each object and each piece of data: pure functions, data in, data out.
+
+An object of the archive is either absent from the target namespace or present. The policy for
+its kind (``policy_by_kind[kind]``, else the default ``policy``) turns that into an action:
+
+==========  =========  ========
+policy      absent     present
+==========  =========  ========
+fail        create     refuse
+skip        create     skip
+update      create     update
+recreate    create     recreate
+==========  =========  ========
+
+Data (a volume or a dump) belongs to a workload, the component's ``statefulset``: it follows the
+policy of kind ``StatefulSet``. When that StatefulSet is absent the data is restored; present, it
+is refused (fail), kept (skip) or overwritten (update, recreate). Data without a workload is
+loaded into a running pod, so it counts as present and follows the default policy.
+
+``build_plan`` applies this to a whole restore; the diff entries it returns never contain the
+value of a Secret.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.statesafe.backup.plugins.module_utils.errors import StatesafeError
+from ansible_collections.statesafe.backup.plugins.module_utils.capture.manifest import (
+    is_secret,
+    redact_pair,
+    strip_object,
+)
+from ansible_collections.statesafe.backup.plugins.module_utils.capture.manifest_yaml import (
+    render_yaml,
+)
+
+POLICIES = ("fail", "skip", "update", "recreate")
+OBJECT_ACTIONS = ("create", "skip", "update", "recreate", "refuse")
+DATA_ACTIONS = ("restore", "skip", "overwrite", "refuse")
+WORKLOAD_KIND = "StatefulSet"
+
+_PRESENT_ACTION = {"fail": "refuse", "skip": "skip", "update": "update", "recreate": "recreate"}
+_DONE = {"create": "created", "update": "updated", "recreate": "recreated"}
+_PRESENT_DATA_ACTION = {"fail": "refuse", "skip": "skip", "update": "overwrite", "recreate": "overwrite"}
+
+
+class PolicyError(StatesafeError):
+    """A policy that is not one of POLICIES."""
+
+
+def check_policies(policy, policy_by_kind):
+    """Raise PolicyError unless the default and every per-kind policy is known."""
+    wrong = []
+    if policy not in POLICIES:
+        wrong.append("policy={0!r}".format(policy))
+    for kind in sorted(policy_by_kind or {}):
+        if policy_by_kind[kind] not in POLICIES:
+            wrong.append("{0}={1!r}".format(kind, policy_by_kind[kind]))
+    if wrong:
+        raise PolicyError("unknown restore policy {0}; a policy is one of {1}".format(
+            ", ".join(wrong), ", ".join(POLICIES)))
+
+
+def policy_for(kind, policy, policy_by_kind=None):
+    """The policy that applies to objects of `kind`."""
+    return (policy_by_kind or {}).get(kind, policy)
+
+
+def decide(present, policy):
+    """The action for one object: create when absent, else what the policy says."""
+    if policy not in POLICIES:
+        raise PolicyError("unknown restore policy {0!r}".format(policy))
+    return _PRESENT_ACTION[policy] if present else "create"
+
+
+def decide_data(workload_present, policy):
+    """The action for a volume or a dump whose workload is present or absent."""
+    if policy not in POLICIES:
+        raise PolicyError("unknown restore policy {0!r}".format(policy))
+    return _PRESENT_DATA_ACTION[policy] if workload_present else "restore"
+
+
+def object_key(kind, name):
+    return "{0}/{1}".format(kind, name)
+
+
+def _comparable(obj):
+    """An object as the archive holds it, without namespace, for comparison and display."""
+    return strip_object(obj, strip_namespace=True)
+
+
+def _redacted_pair(before, after):
+    """Secret values hidden; other objects as they are."""
+    if is_secret(after if after is not None else before):
+        return redact_pair(before if before is not None else {}, after if after is not None else {})
+    return before, after
+
+
+def object_diff(key, action, live, archived):
+    """A --diff entry for one object, or None for skip and refuse. Secret values never appear."""
+    if action in ("skip", "refuse"):
+        return None
+    before = _comparable(live) if live is not None and action != "create" else None
+    after = _comparable(archived)
+    shown_before, shown_after = _redacted_pair(before, after)
+    before_text = render_yaml(shown_before).decode("utf-8") if before is not None else ""
+    after_text = render_yaml(shown_after).decode("utf-8")
+    if action == "recreate":
+        # The same content can come back: say what happens to the object itself.
+        before_text = "# uid {0}: deleted\n{1}".format(((live or {}).get("metadata") or {}).get("uid"), before_text)
+        after_text = "# a new object (new uid)\n{0}".format(after_text)
+    return {
+        "before_header": "{0} (in the namespace)".format(key) if before is not None else "{0} (absent)".format(key),
+        "after_header": "{0} ({1} from the archive)".format(key, _DONE[action]),
+        "before": before_text,
+        "after": after_text,
+    }
+
+
+def plan_objects(objects, live, policy, policy_by_kind=None):
+    """One entry per archived object: its policy, whether it exists, the action and whether it differs.
+
+    objects: dicts with kind, name (plus any other keys, kept); live: {"Kind/name": live object}.
+    """
+    planned = []
+    for obj in objects:
+        key = object_key(obj["kind"], obj["name"])
+        current = live.get(key)
+        kind_policy = policy_for(obj["kind"], policy, policy_by_kind)
+        action = decide(current is not None, kind_policy)
+        entry = dict(obj)
+        entry.update(key=key, policy=kind_policy, present=current is not None, action=action,
+                     uid=((current or {}).get("metadata") or {}).get("uid"))
+        planned.append(entry)
+    return planned
+
+
+def plan_data(components, live, policy, policy_by_kind=None):
+    """One entry per volume or dump component: the workload's policy and the action on its data.
+
+    components: dicts with name, type and optionally statefulset; live as for plan_objects.
+    """
+    planned = []
+    for component in components:
+        workload = component.get("statefulset")
+        if workload:
+            present = object_key(WORKLOAD_KIND, workload) in live
+            component_policy = policy_for(WORKLOAD_KIND, policy, policy_by_kind)
+        else:
+            present = True
+            component_policy = policy
+        entry = dict(component)
+        entry.update(workload=object_key(WORKLOAD_KIND, workload) if workload else None, present=present,
+                     policy=component_policy, action=decide_data(present, component_policy))
+        planned.append(entry)
+    return planned
+
+
+def refusals(planned_objects, planned_data):
+    """What the policy refuses to overwrite, as the error message names it."""
+    refused = [entry["key"] for entry in planned_objects if entry["action"] == "refuse"]
+    for entry in planned_data:
+        if entry["action"] == "refuse":
+            owner = entry["workload"] or "pod {0}".format(entry.get("pod") or "?")
+            refused.append("{0} (data of {1})".format(owner, entry["name"]))
+    return refused
+
+
+def count_actions(planned):
+    counts = {}
+    for entry in planned:
+        counts[entry["action"]] = counts.get(entry["action"], 0) + 1
+    return counts
+
+
+def describe(planned_objects, planned_data):
+    """One line per object and per data component, for the check-mode report."""
+    lines = []
+    for entry in planned_objects:
+        note = ""
+        if entry["action"] == "update" and not entry.get("differs", True):
+            note = " (no difference)"
+        lines.append("{0} {1}{2} [{3}]".format(entry["action"], entry["key"], note, entry["policy"]))
+    for entry in planned_data:
+        what = "volume {0} (claim {1})".format(entry["name"], entry.get("claim")) if entry["type"] == "volume" \
+            else "dump {0}".format(entry["name"])
+        size = ""
+        if entry.get("bytes") is not None:
+            size = ", {0} files, {1} bytes".format(entry["files"], entry["bytes"]) if entry["type"] == "volume" \
+                else ", {0} bytes".format(entry["bytes"])
+        owner = " of {0}".format(entry["workload"]) if entry["workload"] else ""
+        lines.append("{0} {1}{2}{3} [{4}]".format(entry["action"], what, owner, size, entry["policy"]))
+    return lines
+
+
+def data_diff(entry):
+    """A --diff entry for data that would be written (restored or overwritten)."""
+    if entry["action"] not in ("restore", "overwrite"):
+        return None
+    if entry["type"] == "volume":
+        target = "claim {0}".format(entry.get("claim"))
+    else:
+        target = "database in pod {0}".format(entry.get("pod"))
+    size = "{0} bytes".format(entry.get("bytes")) if entry.get("bytes") is not None else "size unknown"
+    if entry["type"] == "volume" and entry.get("files") is not None:
+        size = "{0} files, {1}".format(entry["files"], size)
+    before = "{0}: current data, overwritten\n".format(target) if entry["action"] == "overwrite" else ""
+    return {
+        "before_header": "{0} {1}".format(entry["type"], entry["name"]),
+        "after_header": "{0} {1} (from the archive)".format(entry["type"], entry["name"]),
+        "before": before,
+        "after": "{0}: {1} from the archive ({2})\n".format(target, entry["type"], size),
+    }
+
+
+def artifact_totals(component, artifacts):
+    """Files and bytes of a component in the manifest's artifact list (None when none are listed)."""
+    if component["type"] == "volume":
+        prefix = "volumes/{0}/".format(component.get("claim"))
+        chosen = [a for a in artifacts if a.get("path", "").startswith(prefix)]
+    else:
+        path = "dumps/{0}.{1}".format(component["name"], component.get("extension") or "dump")
+        chosen = [a for a in artifacts if a.get("path") == path]
+    if not chosen:
+        return None, None
+    return len(chosen), sum(int(a.get("size") or 0) for a in chosen)
+
+
+def build_plan(objects, archived, live, components, artifacts, policy, policy_by_kind=None, want_diff=False):
+    """The whole restore plan.
+
+    objects: archived objects to restore (kind, name, ...); archived: {"Kind/name": archived object};
+    live: {"Kind/name": live object} of the namespace (objects' kinds and StatefulSet); components:
+    volume and dump components; artifacts: the manifest's artifact list.
+    """
+    check_policies(policy, policy_by_kind)
+    planned_objects = plan_objects(objects, live, policy, policy_by_kind)
+    diffs = []
+    for entry in planned_objects:
+        current = live.get(entry["key"])
+        wanted = archived[entry["key"]]
+        if entry["action"] == "update":
+            entry["differs"] = render_yaml(_comparable(current)) != render_yaml(_comparable(wanted))
+        else:
+            entry["differs"] = entry["action"] in ("create", "recreate")
+        if want_diff and entry["differs"]:
+            diff = object_diff(entry["key"], entry["action"], current, wanted)
+            if diff:
+                diffs.append(diff)
+    planned_data = plan_data(components, live, policy, policy_by_kind)
+    for entry in planned_data:
+        entry["files"], entry["bytes"] = artifact_totals(entry, artifacts)
+        if want_diff:
+            diff = data_diff(entry)
+            if diff:
+                diffs.append(diff)
+    changes = any(entry["differs"] for entry in planned_objects) or \
+        any(entry["action"] in ("restore", "overwrite") for entry in planned_data)
+    return {
+        "objects": planned_objects,
+        "data": planned_data,
+        "refused": refusals(planned_objects, planned_data),
+        "counts": {"objects": count_actions(planned_objects), "data": count_actions(planned_data)},
+        "lines": describe(planned_objects, planned_data),
+        "would_change": changes,
+        "diff": diffs,
+    }

@@ -1,0 +1,55 @@
+"""The two repository backends behind one interface, as far as no bup process is needed."""
+import pytest
+
+from ansible_collections.statesafe.backup.plugins.module_utils.bup import repository
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.errors import UnsupportedRemote
+
+
+class Server:
+    def __init__(self, calls):
+        self.calls = calls
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def refs(self):
+        self.calls.append("refs")
+        return b""
+
+    def archive_files(self, commit, paths, with_digests):
+        self.calls.append(("archive_files", commit, paths, with_digests))
+        return {"a": {"size": 1, "kind": "file"}}, {"a": "0" * 64} if with_digests else None
+
+
+def test_repository_from_params_picks_the_backend(tmp_path):
+    local = repository.repository_from_params({"repository": str(tmp_path)})
+    assert isinstance(local, repository.LocalRepository) and local.label == str(tmp_path)
+    assert local.remote_args() == [] and local.lock_directory() == str(tmp_path)
+    remote = repository.repository_from_params({"remote": "host:/srv/bup", "remote_cache_dir": str(tmp_path / "c")},
+                                               remote_server=lambda repo: Server([]))
+    assert isinstance(remote, repository.RemoteRepository) and remote.label == "host:/srv/bup"
+    assert remote.remote_args() == ["-r", "host:/srv/bup"]
+
+
+def test_a_remote_repository_refuses_what_needs_the_repository_host(tmp_path):
+    remote = repository.repository_from_params({"remote": "host:/srv/bup", "remote_cache_dir": str(tmp_path)},
+                                               remote_server=lambda repo: Server([]))
+    for operation in (remote.gc, lambda: remote.rm("b", ["n"]), lambda: remote.tree_files("c")):
+        with pytest.raises(UnsupportedRemote, match="bup cannot .* over -r"):
+            operation()
+    local = repository.repository_from_params({"repository": str(tmp_path)})
+    assert local.require_local("collect garbage") is None
+
+
+def test_a_remote_repository_reads_over_the_server_protocol(tmp_path):
+    calls = []
+    remote = repository.repository_from_params({"remote": "host:/srv/bup", "remote_cache_dir": str(tmp_path)},
+                                               remote_server=lambda repo: Server(calls))
+    assert remote.refs() == ({}, [])
+    files, digests = remote.archive_files("c0ffee", ("a",), True)
+    assert files["a"]["kind"] == "file" and digests == {"a": "0" * 64}
+    assert calls == ["refs", ("archive_files", "c0ffee", ["a"], True)]
+    assert remote.repository_bytes() is None and remote.history([]) == []

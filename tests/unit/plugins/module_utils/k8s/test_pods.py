@@ -1,0 +1,70 @@
+import pytest
+
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s import pods
+from ansible_collections.statesafe.backup.plugins.module_utils.errors import ObjectNotFound, PodNotReady
+
+
+def pod(name="p", containers=("app", "sidecar"), phase="Running", states=None, annotations=None,
+        deleting=False, claims=()):
+    states = states or dict((c, {"running": {}}) for c in containers)
+    meta = {"name": name, "namespace": "ns", "annotations": annotations or {}}
+    if deleting:
+        meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    return {
+        "metadata": meta,
+        "spec": {"containers": [{"name": c} for c in containers],
+                 "volumes": [{"name": "v%d" % i, "persistentVolumeClaim": {"claimName": c}}
+                             for i, c in enumerate(claims)] + [{"name": "cfg", "configMap": {"name": "x"}}]},
+        "status": {"phase": phase,
+                   "containerStatuses": [{"name": c, "state": s} for c, s in states.items()]},
+    }
+
+
+class TestChooseContainer:
+    def test_explicit(self):
+        assert pods.choose_container(pod(), "sidecar") == "sidecar"
+
+    def test_default_first(self):
+        assert pods.choose_container(pod()) == "app"
+
+    def test_annotation(self):
+        assert pods.choose_container(pod(annotations={pods.DEFAULT_CONTAINER_ANNOTATION: "sidecar"})) == "sidecar"
+
+    def test_missing_container_lists_available(self):
+        with pytest.raises(ObjectNotFound) as caught:
+            pods.choose_container(pod(), "db")
+        assert "it has: app, sidecar" in str(caught.value)
+        assert caught.value.location == {"namespace": "ns", "pod": "p", "container": "db"}
+
+    def test_no_containers(self):
+        with pytest.raises(ObjectNotFound):
+            pods.choose_container(pod(containers=()))
+
+
+class TestEnsureRunning:
+    def test_running(self):
+        pods.ensure_running(pod(), "app")
+
+    @pytest.mark.parametrize("kwargs, container, message", [
+        (dict(phase="Pending"), "app", "phase Pending"),
+        (dict(deleting=True), "app", "being deleted"),
+        (dict(states={"app": {"waiting": {"reason": "CrashLoopBackOff"}}}), "app", "CrashLoopBackOff"),
+        (dict(states={"app": {"terminated": {"reason": "Completed"}}}), "app", "Completed"),
+        (dict(states={"app": {"running": {}}}), "sidecar", "no status"),
+    ])
+    def test_not_ready(self, kwargs, container, message):
+        with pytest.raises(PodNotReady, match=message):
+            pods.ensure_running(pod(**kwargs), container)
+
+
+def test_order_pods_sorted_and_skips_terminating():
+    chosen, skipped = pods.order_pods([pod("b"), pod("a"), pod("c", deleting=True), pod("a-1")])
+    assert [pods.pod_name(p) for p in chosen] == ["a", "a-1", "b"]
+    assert skipped == ["c"]
+
+
+def test_claim_users():
+    found = pods.claim_users([pod("z", claims=["data"]), pod("a", claims=["other", "data"]),
+                              pod("done", claims=["data"], phase="Succeeded"), pod("gone", claims=["data"], deleting=True),
+                              pod("none")], "data")
+    assert [pods.pod_name(p) for p in found] == ["a", "z"]
