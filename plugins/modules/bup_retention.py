@@ -128,6 +128,14 @@ markers_moved:
   description: Completeness markers moved to rewritten commits.
   returned: always
   type: int
+rewritten:
+  description:
+    - Kept archives whose commit C(bup rm) rewrote (every commit after the first removed one gets a new id),
+      as old commit id to new commit id. A caller that holds a commit id from before retention (the backup
+      that just saved it) finds its current id here.
+  returned: always
+  type: dict
+  sample: {"0c639b656ff03242d5971166da9ffcdd00f0fd46": "e17b5660ccb8d43d427b8b725724445f5402be7d"}
 markers_deleted:
   description: Completeness markers of removed archives deleted.
   returned: always

@@ -273,7 +273,7 @@ def run_retention(repo, params, check_mode=False):
         heads, markers = repo.refs()
         branches = _branches(params, heads)
         result = {"repository": repo.label, "removed": [], "kept": [], "markers_moved": 0, "markers_deleted": 0,
-                  "gc": False, "changed": False, "lock_waited": round(lock.waited, 3)}
+                  "rewritten": {}, "gc": False, "changed": False, "lock_waited": round(lock.waited, 3)}
         bytes_before = repo.repository_bytes()
         for branch in branches:
             found, moves, stale = repo.archives(branch, heads, markers)
@@ -313,6 +313,7 @@ def _apply_markers(repo, moves, stale, result):
     for marker, new_commit in moves:
         repo.move_marker(marker, new_commit)
         result["markers_moved"] += 1
+        result["rewritten"][marker["commit"]] = new_commit
     for marker in stale:
         repo.delete_marker(marker)
         result["markers_deleted"] += 1

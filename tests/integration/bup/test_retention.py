@@ -101,6 +101,11 @@ def test_retention_keeps_what_the_policy_says(run_module, repo_path, tmp_path):
     kept_times = [a["timestamp"] for a in after]
     old_ids = set(c for c in by_commit if by_commit[c]["timestamp"] in kept_times)
     assert set(a["commit"] for a in after) != old_ids, "history was rewritten"
+    # Every kept archive whose id changed is found under its old id: what a backup that saved it reports.
+    for archive in after:
+        old = [b["commit"] for b in before if b["timestamp"] == archive["timestamp"]][0]
+        assert done["rewritten"].get(old, old) == archive["commit"], (old, archive["commit"], done["rewritten"])
+    assert done["rewritten"], "bup rm rewrote commits, and none was reported"
     git(repo_path, "fsck", "--connectivity-only", "--no-dangling")
     assert run_module("bup_fsck", repository=str(repo_path))["ok"]
 
