@@ -36,7 +36,6 @@ if COLLECTIONS_ROOT not in sys.path:
 os.environ.setdefault("STATESAFE_COLLECTIONS_ROOT", COLLECTIONS_ROOT)
 
 
-
 # Rules for the whole suite. A skipped test proves nothing, and a directory that collected fewer tests
 # than it has (an import error, a renamed file, pytest's "no tests ran") would pass unnoticed. Under CI
 # (CI set) or when asked (STATESAFE_STRICT=1, as `make test` does), a skip not listed in
@@ -95,7 +94,7 @@ def pytest_sessionfinish(session):
     config = session.config
     if not _strict() or hasattr(config, "workerinput") or config.option.collectonly:
         return
-    problems = unlisted_skips(_Outcomes.skips, [pattern for pattern, *_ in _entries("skip-allowlist.txt")])
+    problems = unlisted_skips(_Outcomes.skips, [entry[0] for entry in _entries("skip-allowlist.txt")])
     selected = config.getoption("keyword") or config.getoption("markexpr") or config.getoption("lf", default=False)
     if not selected:
         problems += floor_failures(config.rootpath, config.args, _Outcomes.ran, _entries("test-floors.txt"))

@@ -100,4 +100,3 @@ def test_the_runs_were_verbose_and_handled_the_secrets(logs):
 @pytest.mark.parametrize("name", ["backup", "restore"])
 def test_no_secret_value_in_the_log(logs, name):
     assert leaks(logs[name], logs["forms"]) == [], f"Secret values in the -vvvv {name} log"
-

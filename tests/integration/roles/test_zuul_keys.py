@@ -96,4 +96,3 @@ def test_keys_lost_from_zookeeper_come_back_by_import(stack, kubeconfig, kubectl
     assert run.rc == 0, run.failures or run.output[-4000:]
     assert f"all {KEY_COUNT} keys of the backup are in ZooKeeper as backed up" in run.output
     assert sample(kubeconfig, NS, "fingerprint") == stack["fingerprint"]
-
