@@ -208,8 +208,8 @@ def _component(check, path, component):
     if ctype == "resources" and "ready" in component:
         _ready(check, path + ".ready", component["ready"])
     if ctype == "volume" and "path" in component:
-        if check.string(path + ".path", component["path"]) and not component["path"].startswith("/"):
-            check.error(path + ".path", "must be absolute (inside the claim), got {0!r}".format(component["path"]))
+        if check.string(path + ".path", component["path"]) and ".." in component["path"].split("/"):
+            check.error(path + ".path", "must stay inside the claim (no '..'), got {0!r}".format(component["path"]))
     if ctype == "volume" and "exclude" in component:
         check.string_list(path + ".exclude", component["exclude"])
     if ctype in ("dump", "volume") and component.get("revision") is not None:
