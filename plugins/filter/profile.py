@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: statesafe.backup contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters over a profile: its problems (the schema), the verbs a backup of it needs, the Role rules granting them."""
+"""Filters over a profile: its problems (the schema), the verbs a backup of it needs, the Role rules granting them,
+and the manifest of what a backup staged."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -9,7 +10,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.statesafe.backup.plugins.module_utils.profile import access, schema
+from ansible_collections.statesafe.backup.plugins.module_utils.profile import access, backup, schema
 
 
 def profile_errors(profile):
@@ -33,6 +34,12 @@ def policy_rules(reviews, extra_rules=None):
     return access.policy_rules(reviews, extra_rules)
 
 
+def manifest_artifacts(files, root):
+    """MANIFEST.json's artifacts: each file's path relative to root, size and sha256, sorted by path."""
+    return backup.manifest_artifacts(files, root)
+
+
 class FilterModule(object):
     def filters(self):
-        return {"profile_errors": profile_errors, "profile_access": profile_access, "policy_rules": policy_rules}
+        return {"profile_errors": profile_errors, "profile_access": profile_access, "policy_rules": policy_rules,
+                "manifest_artifacts": manifest_artifacts}

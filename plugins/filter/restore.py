@@ -15,6 +15,11 @@ def restore_objects(components, files):
     return restore.archived_objects(components, files)
 
 
+def restore_data_components(components):
+    """The volume and dump components, each with only the keys statesafe.backup.restore_plan takes."""
+    return restore.data_components(components)
+
+
 def restore_ready_objects(components, plan_objects, ready_timeout=0, wait_timeout=600):
     """The planned objects of components with a ready description, each with it and its timeout."""
     return restore.ready_objects(components, plan_objects, int(ready_timeout), int(wait_timeout))
@@ -32,5 +37,6 @@ def unready_statefulsets(resources, names):
 
 class FilterModule(object):
     def filters(self):
-        return {"restore_objects": restore_objects, "restore_ready_objects": restore_ready_objects,
+        return {"restore_objects": restore_objects, "restore_data_components": restore_data_components,
+                "restore_ready_objects": restore_ready_objects,
                 "restore_object_ready": restore_object_ready, "unready_statefulsets": unready_statefulsets}

@@ -16,9 +16,9 @@ def archived_objects(components, files):
     """One {component, phase, api_version, kind, name, path} per archived object of the resources components.
 
     `files` are the archive's resources/<Kind>/<name>.yaml files (ansible.builtin.find's ``files``); each selection
-    of a component takes the files of its kind, sorted by path, in the profile's order.
+    of a component takes the files of its kind, sorted by path without regard to case, in the profile's order.
     """
-    paths = sorted(f["path"] for f in files or [])
+    paths = sorted((f["path"] for f in files or []), key=str.lower)
     out = []
     for component in components or []:
         if component.get("type") != "resources":
@@ -34,6 +34,16 @@ def archived_objects(components, files):
                             "api_version": selection.get("api_version", "v1"), "kind": selection["kind"],
                             "name": name, "path": path})
     return out
+
+
+# The component keys the planning module (statesafe.backup.restore_plan) takes.
+DATA_KEYS = ("name", "type", "statefulset", "claim", "pod", "extension")
+
+
+def data_components(components):
+    """The volume and dump components, each with only the keys restore_plan takes."""
+    return [dict((key, c[key]) for key in DATA_KEYS if key in c)
+            for c in components or [] if c.get("type") in ("volume", "dump")]
 
 
 def ready_objects(components, plan_objects, ready_timeout, wait_timeout):

@@ -57,3 +57,11 @@ def test_unready_statefulsets():
     # e: its controller has not seen it yet; z: scaled to 0 and observed, so ready; f: missing.
     assert restore.unready_statefulsets(found, ["a", "b", "c", "d", "e", "z", "f"]) == ["b", "c", "d", "e", "f"]
     assert restore.unready_statefulsets([], []) == []
+
+
+def test_data_components_keep_what_the_plan_reads():
+    components = COMPONENTS + [{"name": "data", "type": "volume", "claim": "c", "statefulset": "s", "path": "/",
+                                "revision": {"command": "x", "pod": "p"}}]
+    assert restore.data_components(components) == [
+        {"name": "db", "type": "dump"},
+        {"name": "data", "type": "volume", "statefulset": "s", "claim": "c"}]
