@@ -4,8 +4,8 @@ from ansible_collections.statesafe.backup.plugins.module_utils.profile.backup im
 def test_artifacts_relative_and_sorted():
     files = [{"path": "/s/app/volumes/c/b", "size": 2, "checksum": "bb", "mode": "0600"},
              {"path": "/s/app/dumps/db.sql", "size": 1, "checksum": "aa"}]
-    assert manifest_artifacts(files, "/s/app") == [{"path": "dumps/db.sql", "size": 1, "sha256": "aa"},
-                                                  {"path": "volumes/c/b", "size": 2, "sha256": "bb"}]
+    assert manifest_artifacts(files, "/s/app") == [
+        {"path": "dumps/db.sql", "size": 1, "sha256": "aa"}, {"path": "volumes/c/b", "size": 2, "sha256": "bb"}]
     assert manifest_artifacts([], "/s") == []
 
 
