@@ -10,7 +10,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 # What each role sets for its caller (set_fact / register), so read without being declared.
 OUTPUTS = {
-    "backup": {"backup_summary"},
+    "backup": {"backup_summary", "backup_result"},
     "restore": {"restore_summary"},
     "verify": {"verify_summary", "verify_result"},
     "report": {"report_summary", "report_result"},
@@ -28,9 +28,14 @@ def load(role, *parts):
 def test_spec_defaults_equal_role_defaults(role):
     options = load(role, "meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
     defaults = load(role, "defaults", "main.yml")
-    assert set(options) == set(defaults)
+    required = set(name for name, option in options.items() if option.get("required"))
+    assert set(options) - required == set(defaults)
     for name, option in options.items():
-        assert option.get("default") == defaults[name], name
+        if name in required:
+            # No default anywhere: a caller that forgets it is refused by name by the argument spec.
+            assert "default" not in option and name not in defaults, name
+        else:
+            assert option.get("default") == defaults[name], name
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -41,7 +46,8 @@ def test_variables_are_prefixed(role):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_own_variable_the_tasks_read_is_declared(role):
-    declared = set(load(role, "defaults", "main.yml")) | set(load(role, "vars", "main.yml"))
+    options = load(role, "meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
+    declared = set(load(role, "defaults", "main.yml")) | set(load(role, "vars", "main.yml")) | set(options)
     sources = sorted((ROOT / "roles" / role / "tasks").glob("*.yml")) + [ROOT / "roles" / role / "vars" / "main.yml"]
     text = "".join(path.read_text() for path in sources if path.exists())
     text = "\n".join(line for line in text.splitlines() if not line.strip().startswith("tags:"))

@@ -1,0 +1,45 @@
+# -*- coding: utf-8 -*-
+# Copyright: statesafe.backup contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters over a profile: its problems (the schema), the verbs a backup of it needs, the Role rules granting them,
+and the manifest of what a backup staged."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.statesafe.backup.plugins.module_utils.profile import access, backup, schema
+
+
+def profile_errors(profile):
+    """Every problem of the profile as 'key.path: message'; [] for a valid profile."""
+    return schema.validate(profile)
+
+
+def profile_access(profile, hooks_from_annotations=True):
+    """The access_check checks a backup of the profile needs."""
+    problems = schema.validate(profile)
+    if problems:
+        raise AnsibleFilterError("invalid profile: {0}".format("; ".join(problems)))
+    return access.needed_access(profile, hooks_from_annotations)
+
+
+def policy_rules(reviews, extra_rules=None):
+    """Role rules granting the verbs of access_check's reviews, followed by extra_rules."""
+    if not isinstance(reviews, list):
+        raise AnsibleFilterError("policy_rules expects access_check's reviews (a list), got {0}".format(
+            type(reviews).__name__))
+    return access.policy_rules(reviews, extra_rules)
+
+
+def manifest_artifacts(files, root):
+    """MANIFEST.json's artifacts: each file's path relative to root, size and sha256, sorted by path."""
+    return backup.manifest_artifacts(files, root)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"profile_errors": profile_errors, "profile_access": profile_access, "policy_rules": policy_rules,
+                "manifest_artifacts": manifest_artifacts}

@@ -1,0 +1,42 @@
+# -*- coding: utf-8 -*-
+# Copyright: statesafe.backup contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the restore role: the archived objects to plan, and the readiness of what it applied."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.statesafe.backup.plugins.module_utils.profile import restore
+
+
+def restore_objects(components, files):
+    """The archived objects of the resources components, from ansible.builtin.find's files."""
+    return restore.archived_objects(components, files)
+
+
+def restore_data_components(components):
+    """The volume and dump components, each with only the keys statesafe.backup.restore_plan takes."""
+    return restore.data_components(components)
+
+
+def restore_ready_objects(components, plan_objects, ready_timeout=0, wait_timeout=600):
+    """The planned objects of components with a ready description, each with it and its timeout."""
+    return restore.ready_objects(components, plan_objects, int(ready_timeout), int(wait_timeout))
+
+
+def restore_object_ready(resources, ready):
+    """Whether the one object k8s_info found reports ready as the component's ready description says."""
+    return restore.object_ready(resources, ready)
+
+
+def unready_statefulsets(resources, names):
+    """The StatefulSets among names that are missing from k8s_info's resources or not rolled out and ready."""
+    return restore.unready_statefulsets(resources, names)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"restore_objects": restore_objects, "restore_data_components": restore_data_components,
+                "restore_ready_objects": restore_ready_objects,
+                "restore_object_ready": restore_object_ready, "unready_statefulsets": unready_statefulsets}

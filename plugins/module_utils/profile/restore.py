@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# Copyright: statesafe.backup contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the restore role derives from a profile and an archive: the objects to restore, and readiness."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import posixpath
+
+_MISSING = object()
+
+
+def archived_objects(components, files):
+    """One {component, phase, api_version, kind, name, path} per archived object of the resources components.
+
+    `files` are the archive's resources/<Kind>/<name>.yaml files (ansible.builtin.find's ``files``); each selection
+    of a component takes the files of its kind, sorted by path without regard to case, in the profile's order.
+    """
+    paths = sorted((f["path"] for f in files or []), key=str.lower)
+    out = []
+    for component in components or []:
+        if component.get("type") != "resources":
+            continue
+        for selection in component.get("resources") or []:
+            for path in paths:
+                if posixpath.basename(posixpath.dirname(path)) != selection["kind"]:
+                    continue
+                name = posixpath.basename(path)
+                if name.endswith(".yaml"):
+                    name = name[:-len(".yaml")]
+                out.append({"component": component["name"], "phase": component.get("restore_phase", "early"),
+                            "api_version": selection.get("api_version", "v1"), "kind": selection["kind"],
+                            "name": name, "path": path})
+    return out
+
+
+# The component keys the planning module (statesafe.backup.restore_plan) takes.
+DATA_KEYS = ("name", "type", "statefulset", "claim", "pod", "extension")
+
+
+def data_components(components):
+    """The volume and dump components, each with only the keys restore_plan takes."""
+    return [dict((key, c[key]) for key in DATA_KEYS if key in c)
+            for c in components or [] if c.get("type") in ("volume", "dump")]
+
+
+def ready_objects(components, plan_objects, ready_timeout, wait_timeout):
+    """The planned objects of components with a ``ready`` description, each with it and its timeout.
+
+    The timeout is `ready_timeout` when above 0, else the component's ``ready.timeout``, else `wait_timeout`.
+    """
+    out = []
+    for component in components or []:
+        if component.get("type") != "resources" or "ready" not in component:
+            continue
+        ready = component["ready"]
+        timeout = ready_timeout if ready_timeout > 0 else ready.get("timeout", wait_timeout)
+        for obj in plan_objects or []:
+            if obj.get("component") == component["name"]:
+                out.append(dict(obj, ready=ready, timeout=timeout))
+    return out
+
+
+def _dig(obj, dotted):
+    for part in dotted.split("."):
+        if not isinstance(obj, dict) or part not in obj:
+            return _MISSING
+        obj = obj[part]
+    return obj
+
+
+def object_ready(resources, ready):
+    """Whether the one object k8s_info found reports ready as `ready` says (condition True, or path == value)."""
+    if len(resources or []) != 1:
+        return False
+    obj = resources[0]
+    if "condition" in ready:
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        return any(c.get("type") == ready["condition"] and c.get("status") == "True" for c in conditions)
+    value = _dig(obj, ready["path"])
+    return (None if value is _MISSING else value) == ready.get("value", True)
+
+
+def statefulset_ready(statefulset):
+    """Rolled out: the controller saw the current generation and every replica is ready and updated."""
+    status, spec = statefulset.get("status") or {}, statefulset.get("spec") or {}
+    replicas = spec.get("replicas")
+    return ((status.get("observedGeneration") or 0) >= (statefulset.get("metadata") or {}).get("generation", 0)
+            and (status.get("readyReplicas") or 0) == replicas and (status.get("updatedReplicas") or 0) == replicas)
+
+
+def unready_statefulsets(resources, names):
+    """The names among `names` whose StatefulSet (in k8s_info's `resources`) is missing or not ready."""
+    ready = dict(((s.get("metadata") or {}).get("name"), statefulset_ready(s)) for s in resources or [])
+    return [name for name in names if not ready.get(name, False)]

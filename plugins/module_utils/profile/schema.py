@@ -1,0 +1,315 @@
+# -*- coding: utf-8 -*-
+# Copyright: statesafe.backup contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The profile schema: every key the roles and modules read from a profile, and one validator.
+
+validate(profile) returns every problem at once, each naming its key path, e.g.
+``components[2].claim: required for type volume``. The preflights of backup, restore, verify and schedule
+refuse a profile with problems before anything runs. docs/profile-reference.md describes the same keys.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
+# Component names become file names (dumps/<name>.<extension>) and step names.
+COMPONENT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+COMPONENT_TYPES = ("resources", "dump", "volume")
+RESTORE_PHASES = ("early", "last")
+ON_ERROR = ("fail", "continue")
+
+TOP_KEYS = ("name", "label_selector", "hooks", "components", "check")
+# Keys of each component type: (required, optional). Common to all: name, type.
+COMPONENT_KEYS = {
+    "resources": (("resources",), ("restore_phase", "ready")),
+    "dump": (("pod", "command", "restore_command"),
+             ("container", "extension", "trailer", "timeout", "statefulset", "revision")),
+    "volume": (("claim", "statefulset"), ("path", "exclude", "timeout", "revision")),
+}
+SELECTION_KEYS = ("kind", "api_version", "names", "label_selectors", "optional", "references")
+REFERENCE_KEYS = ("kind", "api_version", "paths", "field_names", "optional")
+READY_KEYS = ("path", "value", "condition", "timeout")
+REVISION_KEYS = ("command", "pod", "container", "timeout")
+HOOK_KEYS = ("name", "pod", "label_selector", "container", "command", "argv", "timeout", "on_error")
+CHECK_KEYS = ("name", "pod", "container", "command", "argv", "local", "expect", "compare", "timeout")
+
+
+def _kind(value):
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, int):
+        return "a number"
+    if value is None:
+        return "null"
+    return "a string" if isinstance(value, str) else type(value).__name__
+
+
+class _Checker(object):
+    def __init__(self):
+        self.errors = []
+
+    def error(self, path, message):
+        self.errors.append("{0}: {1}".format(path, message))
+
+    def mapping(self, path, value):
+        if not isinstance(value, dict):
+            self.error(path, "must be a mapping, got {0}".format(_kind(value)))
+            return False
+        return True
+
+    def keys(self, path, value, allowed, why=""):
+        for key in sorted(set(value) - set(allowed), key=str):
+            self.error("{0}.{1}".format(path, key) if path else str(key),
+                       "unknown key{0} (expected one of {1})".format(why, ", ".join(allowed)))
+
+    def string(self, path, value, pattern=None, what=None):
+        if not isinstance(value, str) or not value.strip():
+            self.error(path, "must be a non-empty string, got {0}".format(_kind(value) if value != "" else "''"))
+            return False
+        if pattern is not None and not pattern.match(value):
+            self.error(path, "{0!r} is not {1}".format(value, what))
+            return False
+        return True
+
+    def string_list(self, path, value, non_empty=False):
+        if not isinstance(value, list) or (non_empty and not value):
+            self.error(path, "must be a {0}list of strings, got {1}".format(
+                "non-empty " if non_empty else "", _kind(value) if isinstance(value, list) is False else "[]"))
+            return
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                self.error("{0}[{1}]".format(path, index), "must be a string, got {0}".format(_kind(item)))
+
+    def seconds(self, path, value):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            self.error(path, "must be a positive number of seconds, got {0!r}".format(value))
+
+    def boolean(self, path, value):
+        if not isinstance(value, bool):
+            self.error(path, "must be true or false, got {0!r}".format(value))
+
+    def one_of(self, path, value, choices):
+        if value not in choices:
+            self.error(path, "{0!r} is not one of {1}".format(value, ", ".join(choices)))
+
+    def listed(self, path, value):
+        if not isinstance(value, list):
+            self.error(path, "must be a list, got {0}".format(_kind(value)))
+            return []
+        return value
+
+
+def _selection(check, path, selection):
+    if not check.mapping(path, selection):
+        return
+    check.keys(path, selection, SELECTION_KEYS)
+    if "kind" not in selection:
+        check.error(path + ".kind", "required")
+    else:
+        check.string(path + ".kind", selection["kind"])
+    if "api_version" in selection:
+        check.string(path + ".api_version", selection["api_version"])
+    for key in ("names", "label_selectors"):
+        if key in selection:
+            check.string_list("{0}.{1}".format(path, key), selection[key])
+    if "optional" in selection:
+        check.boolean(path + ".optional", selection["optional"])
+    for index, ref in enumerate(check.listed(path + ".references", selection.get("references", []))):
+        ref_path = "{0}.references[{1}]".format(path, index)
+        if not check.mapping(ref_path, ref):
+            continue
+        check.keys(ref_path, ref, REFERENCE_KEYS)
+        if "kind" not in ref:
+            check.error(ref_path + ".kind", "required")
+        else:
+            check.string(ref_path + ".kind", ref["kind"])
+        if "paths" not in ref and "field_names" not in ref:
+            check.error(ref_path, "needs paths or field_names")
+        for key in ("paths", "field_names"):
+            if key in ref:
+                check.string_list("{0}.{1}".format(ref_path, key), ref[key])
+        if "optional" in ref:
+            check.boolean(ref_path + ".optional", ref["optional"])
+
+
+def _ready(check, path, ready):
+    if not check.mapping(path, ready):
+        return
+    check.keys(path, ready, READY_KEYS)
+    if ("path" in ready) == ("condition" in ready):
+        check.error(path, "needs exactly one of path (with value) and condition")
+    if "path" in ready:
+        check.string(path + ".path", ready["path"])
+    if "condition" in ready:
+        check.string(path + ".condition", ready["condition"])
+        if "value" in ready:
+            check.error(path + ".value", "only with path (a condition is waited for until its status is True)")
+    if "timeout" in ready:
+        check.seconds(path + ".timeout", ready["timeout"])
+
+
+def _revision(check, path, revision, component):
+    if not check.mapping(path, revision):
+        return
+    check.keys(path, revision, REVISION_KEYS)
+    if "command" not in revision:
+        check.error(path + ".command", "required")
+    else:
+        check.string(path + ".command", revision["command"])
+    for key in ("pod", "container"):
+        if key in revision:
+            check.string("{0}.{1}".format(path, key), revision[key])
+    if "pod" not in revision and not component.get("pod"):
+        check.error(path + ".pod", "required for type {0} (the component names no pod)".format(component.get("type")))
+    if "timeout" in revision:
+        check.seconds(path + ".timeout", revision["timeout"])
+
+
+def _component(check, path, component):
+    if not check.mapping(path, component):
+        return
+    if "name" not in component:
+        check.error(path + ".name", "required")
+    else:
+        check.string(path + ".name", component["name"], COMPONENT_NAME_PATTERN,
+                     "a component name (letters, digits, '.', '_', '-')")
+    ctype = component.get("type")
+    if "type" not in component:
+        check.error(path + ".type", "required (one of {0})".format(", ".join(COMPONENT_TYPES)))
+        return
+    if ctype not in COMPONENT_TYPES:
+        check.error(path + ".type", "{0!r} is not one of {1}".format(ctype, ", ".join(COMPONENT_TYPES)))
+        return
+    required, optional = COMPONENT_KEYS[ctype]
+    check.keys(path, component, ("name", "type") + required + optional, " for type " + ctype)
+    for key in required:
+        if key not in component:
+            check.error("{0}.{1}".format(path, key), "required for type {0}".format(ctype))
+    for key in ("pod", "container", "command", "restore_command", "extension", "trailer", "statefulset", "claim"):
+        if key in component and key in required + optional:
+            check.string("{0}.{1}".format(path, key), component[key])
+    if "timeout" in component and "timeout" in optional:
+        check.seconds(path + ".timeout", component["timeout"])
+    if ctype == "resources" and "resources" in component:
+        selections = check.listed(path + ".resources", component["resources"])
+        if isinstance(component["resources"], list) and not selections:
+            check.error(path + ".resources", "must name at least one kind")
+        for index, selection in enumerate(selections):
+            _selection(check, "{0}.resources[{1}]".format(path, index), selection)
+    if ctype == "resources" and "restore_phase" in component:
+        check.one_of(path + ".restore_phase", component["restore_phase"], RESTORE_PHASES)
+    if ctype == "resources" and "ready" in component:
+        _ready(check, path + ".ready", component["ready"])
+    if ctype == "volume" and "path" in component:
+        if check.string(path + ".path", component["path"]) and ".." in component["path"].split("/"):
+            check.error(path + ".path", "must stay inside the claim (no '..'), got {0!r}".format(component["path"]))
+    if ctype == "volume" and "exclude" in component:
+        check.string_list(path + ".exclude", component["exclude"])
+    if ctype in ("dump", "volume") and component.get("revision") is not None:
+        _revision(check, path + ".revision", component["revision"], component)
+
+
+def _hook(check, path, hook):
+    if not check.mapping(path, hook):
+        return
+    check.keys(path, hook, HOOK_KEYS)
+    if not hook.get("pod") and not hook.get("label_selector"):
+        check.error(path, "needs pod or label_selector")
+    if ("command" in hook) == ("argv" in hook):
+        check.error(path, "needs exactly one of command and argv")
+    for key in ("name", "pod", "label_selector", "container", "command"):
+        if key in hook:
+            check.string("{0}.{1}".format(path, key), hook[key])
+    if "argv" in hook:
+        check.string_list(path + ".argv", hook["argv"], non_empty=True)
+    if "timeout" in hook:
+        check.seconds(path + ".timeout", hook["timeout"])
+    if "on_error" in hook:
+        check.one_of(path + ".on_error", str(hook["on_error"]).lower(), ON_ERROR)
+
+
+def _check(check, path, item):
+    if not check.mapping(path, item):
+        return
+    check.keys(path, item, CHECK_KEYS)
+    if "name" not in item:
+        check.error(path + ".name", "required")
+    else:
+        check.string(path + ".name", item["name"])
+    if ("pod" in item) == ("local" in item):
+        check.error(path, "needs exactly one of pod (run in a pod) and local (an argv run on the controller)")
+    if "pod" in item:
+        check.string(path + ".pod", item["pod"])
+        if ("command" in item) == ("argv" in item):
+            check.error(path, "needs exactly one of command and argv with pod")
+    elif "local" in item:
+        check.string_list(path + ".local", item["local"], non_empty=True)
+        for key in ("container", "command", "argv"):
+            if key in item:
+                check.error("{0}.{1}".format(path, key), "only with pod (local is the whole argv)")
+    for key in ("container", "command"):
+        if key in item and "pod" in item:
+            check.string("{0}.{1}".format(path, key), item[key])
+    if "argv" in item and "pod" in item:
+        check.string_list(path + ".argv", item["argv"], non_empty=True)
+    if "compare" in item:
+        check.one_of(path + ".compare", item["compare"], ("source",))
+    if "expect" in item and isinstance(item["expect"], (dict, list)):
+        check.error(path + ".expect", "must be a string or a number, got {0}".format(_kind(item["expect"])))
+    if "timeout" in item:
+        check.seconds(path + ".timeout", item["timeout"])
+
+
+def validate(profile):
+    """Every problem of `profile`, as 'key.path: message' strings, in document order; [] when it is valid."""
+    check = _Checker()
+    if not isinstance(profile, dict):
+        return ["profile: must be a mapping with name and components, got {0}".format(_kind(profile))]
+    check.keys("", profile, TOP_KEYS)
+    if "name" not in profile:
+        check.error("name", "required")
+    else:
+        check.string("name", profile["name"], NAME_PATTERN,
+                     "a profile name (lower-case letters, digits, '.', '_', '-'; it names the bup branch)")
+    if "label_selector" in profile and profile["label_selector"] not in (None, ""):
+        check.string("label_selector", profile["label_selector"])
+    if "hooks" in profile and profile["hooks"] is not None and check.mapping("hooks", profile["hooks"]):
+        check.keys("hooks", profile["hooks"], ("pre", "post"))
+        for phase in ("pre", "post"):
+            for index, hook in enumerate(check.listed("hooks." + phase, profile["hooks"].get(phase) or [])):
+                _hook(check, "hooks.{0}[{1}]".format(phase, index), hook)
+    if "components" not in profile:
+        check.error("components", "required (a non-empty list)")
+    else:
+        components = check.listed("components", profile["components"])
+        if isinstance(profile["components"], list) and not components:
+            check.error("components", "must not be empty")
+        seen = {}
+        for index, component in enumerate(components):
+            path = "components[{0}]".format(index)
+            _component(check, path, component)
+            name = component.get("name") if isinstance(component, dict) else None
+            if isinstance(name, str):
+                if name in seen:
+                    check.error(path + ".name", "{0!r} is also the name of components[{1}]".format(name, seen[name]))
+                else:
+                    seen[name] = index
+    if "check" in profile and profile["check"] is not None:
+        names = {}
+        for index, item in enumerate(check.listed("check", profile["check"])):
+            _check(check, "check[{0}]".format(index), item)
+            name = item.get("name") if isinstance(item, dict) else None
+            if isinstance(name, str):
+                if name in names:
+                    check.error("check[{0}].name".format(index),
+                                "{0!r} is also the name of check[{1}]".format(name, names[name]))
+                else:
+                    names[name] = index
+    return check.errors

@@ -1,0 +1,58 @@
+"""The filter plugins are thin: they hand their arguments to the tested functions and turn misuse into filter errors."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.statesafe.backup.plugins.filter import profile, restore, verify_check
+
+ROOT = Path(__file__).resolve().parents[4]
+SF = yaml.safe_load((ROOT / "profiles" / "softwarefactory.yml").read_text())
+
+
+def test_every_filter_has_its_documentation():
+    names = set()
+    for module in (profile, restore, verify_check):
+        names |= set(module.FilterModule().filters())
+    for name in names:
+        doc = yaml.safe_load((ROOT / "plugins" / "filter" / (name + ".yml")).read_text())
+        assert doc["DOCUMENTATION"]["name"] == name
+
+
+def test_profile_errors_and_access():
+    assert profile.profile_errors(SF) == []
+    assert profile.profile_errors({"name": "x"}) == ["components: required (a non-empty list)"]
+    checks = profile.profile_access(SF, True)
+    assert {"verb": "list", "kind": "SoftwareFactory", "api_version": "sf.softwarefactory-project.io/v1"} in checks
+    with pytest.raises(AnsibleFilterError, match="components: required"):
+        profile.profile_access({"name": "x"})
+
+
+def test_policy_rules_wants_the_reviews():
+    with pytest.raises(AnsibleFilterError):
+        profile.policy_rules({"reviews": []})
+    assert profile.policy_rules([{"verb": "get", "resource": "pods"}], []) == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+
+
+def test_verify_check_from_loop_results():
+    exec_results = [{"__verify_ns": "s", "results": [{"rc": 0, "stdout": "ok\n", "stderr": ""}]}]
+    assert verify_check.verify_check(exec_results, {"name": "c", "pod": "p", "expect": "ok"}, "s", "src")["ok"]
+    local = [{"__verify_ns": "s", "rc": 0, "stdout": "1"}, {"__verify_ns": "src", "rc": 0, "stdout": "2"}]
+    result = verify_check.verify_check(local, {"name": "c", "local": ["x"], "compare": "source"}, "s", "src")
+    assert not result["ok"] and "differs" in result["msg"]
+    with pytest.raises(AnsibleFilterError):
+        verify_check.verify_check([], {"name": "c"}, "s", "src")
+
+
+def test_restore_filters():
+    components = [c for c in SF["components"] if c["name"] == "softwarefactory"]
+    files = [{"path": "/t/resources/SoftwareFactory/sf.yaml"}]
+    objects = restore.restore_objects(components, files)
+    assert [o["name"] for o in objects] == ["sf"]
+    ready = restore.restore_ready_objects(components, [dict(objects[0], key="SoftwareFactory/sf")], "0", "600")
+    assert ready[0]["timeout"] == 1200
+    assert restore.restore_object_ready([{"status": {"ready": True}}], ready[0]["ready"])
+    assert restore.unready_statefulsets([], ["mariadb"]) == ["mariadb"]

@@ -1,0 +1,67 @@
+from ansible_collections.statesafe.backup.plugins.module_utils.profile import restore
+
+COMPONENTS = [
+    {"name": "config", "type": "resources", "resources": [{"kind": "Secret"}, {"kind": "ConfigMap"}]},
+    {"name": "db", "type": "dump"},
+    {"name": "cr", "type": "resources", "restore_phase": "last", "ready": {"condition": "Ready", "timeout": 9},
+     "resources": [{"kind": "SF", "api_version": "x/v1"}]},
+]
+FILES = [{"path": "/t/resources/Secret/b.yaml"}, {"path": "/t/resources/ConfigMap/c.yaml"},
+         {"path": "/t/resources/Secret/a.yaml"}, {"path": "/t/resources/SF/sf.yaml"}]
+
+
+def test_archived_objects_in_profile_order_files_sorted():
+    assert restore.archived_objects(COMPONENTS, FILES) == [
+        {"component": "config", "phase": "early", "api_version": "v1", "kind": "Secret", "name": "a",
+         "path": "/t/resources/Secret/a.yaml"},
+        {"component": "config", "phase": "early", "api_version": "v1", "kind": "Secret", "name": "b",
+         "path": "/t/resources/Secret/b.yaml"},
+        {"component": "config", "phase": "early", "api_version": "v1", "kind": "ConfigMap", "name": "c",
+         "path": "/t/resources/ConfigMap/c.yaml"},
+        {"component": "cr", "phase": "last", "api_version": "x/v1", "kind": "SF", "name": "sf",
+         "path": "/t/resources/SF/sf.yaml"}]
+    assert restore.archived_objects(COMPONENTS, []) == []
+
+
+def test_ready_objects_and_their_timeout():
+    plan = [{"component": "config", "key": "Secret/a"}, {"component": "cr", "key": "SF/sf"}]
+    assert restore.ready_objects(COMPONENTS, plan, 0, 600) == [
+        {"component": "cr", "key": "SF/sf", "ready": {"condition": "Ready", "timeout": 9}, "timeout": 9}]
+    assert restore.ready_objects(COMPONENTS, plan, 30, 600)[0]["timeout"] == 30
+    no_timeout = [dict(COMPONENTS[2], ready={"path": "status.ready"})]
+    assert restore.ready_objects(no_timeout, plan, 0, 600)[0]["timeout"] == 600
+
+
+def test_object_ready_by_condition_or_path():
+    cond = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    assert restore.object_ready([cond], {"condition": "Ready"})
+    assert not restore.object_ready([cond], {"condition": "Synced"})
+    assert not restore.object_ready([], {"condition": "Ready"})
+    assert not restore.object_ready([cond, cond], {"condition": "Ready"})
+    assert restore.object_ready([{"status": {"ready": True}}], {"path": "status.ready"})
+    assert not restore.object_ready([{"status": {}}], {"path": "status.ready"})
+    assert restore.object_ready([{"status": {"phase": "Up"}}], {"path": "status.phase", "value": "Up"})
+    assert restore.object_ready([{"status": {}}], {"path": "status.phase", "value": None})
+
+
+def sts(name, generation=2, observed=2, replicas=1, ready=1, updated=1):
+    return {"metadata": {"name": name, "generation": generation},
+            "spec": {"replicas": replicas},
+            "status": {"observedGeneration": observed, "readyReplicas": ready, "updatedReplicas": updated}}
+
+
+def test_unready_statefulsets():
+    found = [sts("a"), sts("b", observed=1), sts("c", ready=0), sts("d", updated=0),
+             {"metadata": {"name": "e", "generation": 1}, "spec": {"replicas": 0}, "status": {}},
+             {"metadata": {"name": "z", "generation": 1}, "spec": {"replicas": 0}, "status": {"observedGeneration": 1}}]
+    # e: its controller has not seen it yet; z: scaled to 0 and observed, so ready; f: missing.
+    assert restore.unready_statefulsets(found, ["a", "b", "c", "d", "e", "z", "f"]) == ["b", "c", "d", "e", "f"]
+    assert restore.unready_statefulsets([], []) == []
+
+
+def test_data_components_keep_what_the_plan_reads():
+    components = COMPONENTS + [{"name": "data", "type": "volume", "claim": "c", "statefulset": "s", "path": "/",
+                                "revision": {"command": "x", "pod": "p"}}]
+    assert restore.data_components(components) == [
+        {"name": "db", "type": "dump"},
+        {"name": "data", "type": "volume", "statefulset": "s", "claim": "c"}]
