@@ -71,13 +71,18 @@ def playbook_env() -> dict[str, str]:
                 ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_NOCOLOR="1")
 
 
+# The roles poll readiness every 5 s (a Job every 10 s): the tests ask sooner, so a wait ends closer to the
+# moment it could. Each poll starts a module process, so not every second.
+POLLS = {"restore_poll_interval": 2, "schedule_poll_interval": 3}
+
+
 def playbook(name: str, kubeconfig: str, tmp: Path, namespace: str, *options: str, timeout: float = 900,
              **extra) -> PlaybookRun:
     """ansible-playbook playbooks/<name> against `namespace`, repository under tmp/repo unless given.
 
     `timeout` bounds the run: a hung run fails its test naming the playbook, never the whole suite."""
     variables = {"kubeconfig": kubeconfig, "repository": str(tmp / "repo"), "app_namespace": namespace,
-                 "ansible_python_interpreter": sys.executable, **extra}
+                 "ansible_python_interpreter": sys.executable, **POLLS, **extra}
     argv = [str(ANSIBLE_PLAYBOOK), str(PLAYBOOKS / name), "-e", json.dumps(variables), *options]
     started = time.monotonic()
     run = subprocess.run(argv, env=playbook_env(), capture_output=True, text=True, check=False, timeout=timeout)

@@ -347,7 +347,7 @@ def wait_ready(apps, timeout: int) -> None:
             if time.monotonic() > deadline:
                 raise SystemExit(f"StatefulSet {NAMESPACE}/{name} not ready after {timeout}s "
                                  f"({sts.status.ready_replicas or 0}/{want} ready)")
-            time.sleep(2)
+            time.sleep(1)
         print(f"StatefulSet {NAMESPACE}/{name} ready", file=sys.stderr)
 
 
@@ -431,7 +431,7 @@ def destroy(kubeconfig: str | None, timeout: int, wait: bool = True) -> None:
                 print(f"namespace {NAMESPACE} deleted", file=sys.stderr)
                 return
             raise
-        time.sleep(2)
+        time.sleep(1)
     raise SystemExit(f"namespace {NAMESPACE} still present after {timeout}s")
 
 
