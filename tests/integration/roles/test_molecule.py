@@ -13,11 +13,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from role_helpers import REPO, namespace_exists, sample
 
 NS = "sf-molecule"
 
 
+# A whole backup and restore in one test: more than pytest.ini's 600 s may be needed on a busy machine.
+@pytest.mark.timeout(1500)
 def test_molecule_default_scenario(kubeconfig, core, tmp_path):
     bindir = str(Path(sys.executable).parent)
     env = dict(os.environ, STATESAFE_KUBECONFIG=kubeconfig, STATESAFE_MOLECULE_WORK=str(tmp_path),
@@ -26,7 +30,7 @@ def test_molecule_default_scenario(kubeconfig, core, tmp_path):
                MOLECULE_EPHEMERAL_DIRECTORY=str(tmp_path / "molecule"), ANSIBLE_NOCOLOR="1", NO_COLOR="1")
     try:
         run = subprocess.run([str(Path(bindir) / "molecule"), "test", "--scenario-name", "default"], cwd=REPO,
-                             env=env, capture_output=True, text=True, check=False, timeout=2400)
+                             env=env, capture_output=True, text=True, check=False, timeout=1400)
     finally:  # molecule's own cleanup does not run when it is killed
         if namespace_exists(core, NS):
             sample(kubeconfig, NS, "destroy", "--no-wait")
