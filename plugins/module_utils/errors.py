@@ -167,3 +167,17 @@ class ChecksumMismatch(VerificationFailed):
 
 class HelperPodError(StatesafeError):
     """The helper pod that mounts a claim could not be created, started or removed."""
+
+
+class RolloutNotDone(StatesafeError):
+    """Restarted workloads did not finish their rollout in time."""
+
+    def __init__(self, message, done=None, not_done=None, **location):
+        self.done = list(done or [])
+        self.not_done = list(not_done or [])
+        super(RolloutNotDone, self).__init__(message, **location)
+
+    def result_fields(self):
+        fields = super(RolloutNotDone, self).result_fields()
+        fields.update(restarted_done=self.done, restarted_not_done=self.not_done)
+        return fields

@@ -100,9 +100,14 @@ class KubeApi(object):
         prefix = resource.prefix or ("api" if "/" not in resource.group_version else "apis")
         return ResourceType(resource.group_version, resource.kind, resource.name, bool(resource.namespaced), prefix)
 
-    def request(self, method, path, body=None, query=None, location=None, timeout=REQUEST_TIMEOUT):
-        """Issue one request, parse the JSON answer; raise our errors on failure."""
+    def request(self, method, path, body=None, query=None, location=None, timeout=REQUEST_TIMEOUT,
+                content_type=None):
+        """Issue one request, parse the JSON answer; raise our errors on failure.
+
+        content_type: for PATCH, which patch the body is (e.g. application/merge-patch+json).
+        """
         location = location or {}
+        extra = {"content_type": content_type} if content_type else {}
         try:
             response = self._dynamic.request(
                 method,
@@ -111,6 +116,7 @@ class KubeApi(object):
                 query_params=list(query or []),
                 serialize=False,
                 _request_timeout=timeout,
+                **extra
             )
         except DynamicApiError as exc:
             status = getattr(exc, "status", None)
