@@ -1,0 +1,159 @@
+"""A restore that changes a Secret or ConfigMap restarts the workloads that read it, and only those.
+
+A small application of our own in namespace `sfm-restart` (no sample stack: only configuration and
+the workloads that read it): a Deployment reading a ConfigMap through its environment, a
+StatefulSet mounting a Secret, and a Deployment reading neither. The profile backs up the
+ConfigMap and the Secret only (the workloads are managed elsewhere, as with GitOps). After the
+backup the configuration is changed and the workloads restarted onto it; then:
+
+- a restore with policy update brings the values back and restarts the two readers (their pods
+  see the backed-up values), not the bystander; the summary names both;
+- a second restore of the same archive changes nothing and restarts nothing;
+- with `restart_changed=false` the configuration is restored and no pod is restarted.
+
+The namespace is deleted at the end, whatever happened.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+
+from role_helpers import playbook
+
+NS = "sfm-restart"
+IMAGE = "localhost/toolbox:bookworm-1"
+PART_OF = {"app.kubernetes.io/part-of": "restart-app"}
+PROFILE = {
+    "name": "restart-app",
+    "components": [{"name": "config", "type": "resources", "restore_phase": "early",
+                    "resources": [{"kind": "ConfigMap", "label_selectors": ["app.kubernetes.io/part-of=restart-app"]},
+                                  {"kind": "Secret", "label_selectors": ["app.kubernetes.io/part-of=restart-app"]}]}],
+}
+READERS = {"Deployment/web", "StatefulSet/worker"}
+
+
+def pod_template(name: str, spec: dict) -> dict:
+    container = {"name": "main", "image": IMAGE, "imagePullPolicy": "IfNotPresent",
+                 "command": ["sleep", "infinity"], **spec.pop("container", {})}
+    return {"metadata": {"labels": {"app": name}},
+            "spec": {"terminationGracePeriodSeconds": 0, "containers": [container], **spec}}
+
+
+def meta(name: str) -> dict:
+    return {"name": name, "namespace": NS, "labels": PART_OF}
+
+
+def manifests(greeting: str, token: str) -> list[dict]:
+    return [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("settings"), "data": {"GREETING": greeting}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": meta("token"),
+         "data": {"token": base64.b64encode(token.encode()).decode()}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NS},
+         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                  "template": pod_template("web", {"container": {"envFrom": [{"configMapRef": {"name": "settings"}}]}})}},
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "worker", "namespace": NS},
+         "spec": {"replicas": 1, "serviceName": "worker", "selector": {"matchLabels": {"app": "worker"}},
+                  "template": pod_template("worker", {
+                      "container": {"volumeMounts": [{"name": "token", "mountPath": "/token", "readOnly": True}]},
+                      "volumes": [{"name": "token", "secret": {"secretName": "token"}}]})}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bystander", "namespace": NS},
+         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "bystander"}},
+                  "template": pod_template("bystander", {})}},
+    ]
+
+
+def apply(kubectl, objects: list[dict]) -> None:
+    kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}).encode())
+
+
+def settle(kubectl) -> None:
+    for workload in ("deployment/web", "statefulset/worker", "deployment/bystander"):
+        kubectl("-n", NS, "rollout", "status", workload, "--timeout=180s", timeout=200)
+
+
+def pods(core) -> dict[str, str]:
+    """app label -> name/uid of its one running pod (waits out pods still terminating; a StatefulSet's pod keeps
+    its name across a restart, not its uid)."""
+    deadline = time.monotonic() + 120
+    while True:
+        items = [p for p in core.list_namespaced_pod(NS).items if p.metadata.deletion_timestamp is None]
+        by_app = {}
+        for item in items:
+            by_app.setdefault(item.metadata.labels["app"], []).append(f"{item.metadata.name}/{item.metadata.uid}")
+        if all(len(names) == 1 for names in by_app.values()) and len(by_app) == 3:
+            return {app: names[0] for app, names in by_app.items()}
+        assert time.monotonic() < deadline, f"pods of {NS} did not settle: {by_app}"
+        time.sleep(1)
+
+
+def seen(kubectl, pod: str, command: str) -> str:
+    return kubectl("-n", NS, "exec", pod.split("/")[0], "--", "sh", "-c", command).stdout.decode().strip()
+
+
+@pytest.fixture(scope="module")
+def app(kubeconfig, kubectl, core, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("restart")
+    kubectl("delete", "namespace", NS, "--ignore-not-found", "--wait=true", timeout=300)
+    kubectl("create", "namespace", NS)
+    try:
+        apply(kubectl, manifests("backed-up", "token-1"))
+        settle(kubectl)
+        run = playbook("backup.yml", kubeconfig, tmp, NS, profile_data=PROFILE, staging=str(tmp / "staging"))
+        assert run.rc == 0, run.failures or run.output[-4000:]
+        yield {"tmp": tmp, "kubeconfig": kubeconfig}
+    finally:
+        kubectl("delete", "namespace", NS, "--ignore-not-found", "--wait=false")
+
+
+def change_and_restart(kubectl, core) -> dict[str, str]:
+    """Change both values after the backup, and restart the readers onto them, as an operator would."""
+    apply(kubectl, manifests("changed-later", "token-2")[:2])
+    for workload in ("deployment/web", "statefulset/worker"):
+        kubectl("-n", NS, "rollout", "restart", workload)
+    settle(kubectl)
+    running = pods(core)
+    assert seen(kubectl, running["web"], "echo $GREETING") == "changed-later"
+    assert seen(kubectl, running["worker"], "cat /token/token") == "token-2"
+    return running
+
+
+def restore(app, **extra):
+    run = playbook("restore.yml", app["kubeconfig"], app["tmp"], NS, profile_data=PROFILE, policy="update",
+                   staging=str(app["tmp"] / "restore"), **extra)
+    assert run.rc == 0, run.failures or run.output[-4000:]
+    return run.stats["statesafe_restore"]
+
+
+def test_a_restore_restarts_the_readers_of_what_it_changed_and_only_them(app, kubectl, core):
+    before = change_and_restart(kubectl, core)
+    summary = restore(app)
+    assert set(summary["restarted"]) == READERS
+    step = next(s for s in summary["steps"] if s["step"] == "restart")
+    assert sorted(step["changed_config"]) == ["ConfigMap/settings", "Secret/token"]
+    after = pods(core)
+    assert after["web"] != before["web"] and after["worker"] != before["worker"]
+    assert after["bystander"] == before["bystander"]
+    assert seen(kubectl, after["web"], "echo $GREETING") == "backed-up"
+    assert seen(kubectl, after["worker"], "cat /token/token") == "token-1"
+
+
+def test_restoring_the_same_archive_again_restarts_nothing(app, kubectl, core):
+    before = pods(core)
+    summary = restore(app)
+    assert summary["restarted"] == []
+    assert pods(core) == before
+
+
+def test_restart_changed_false_restores_the_configuration_without_restarting(app, kubectl, core):
+    before = change_and_restart(kubectl, core)
+    summary = restore(app, restart_changed=False)
+    assert summary["restarted"] == []
+    assert pods(core) == before
+    assert json.loads(kubectl("-n", NS, "get", "configmap", "settings", "-o", "json").stdout)["data"] == \
+        {"GREETING": "backed-up"}
+    # The running pod still has the value it started with: what the restart is for.
+    assert seen(kubectl, before["web"], "echo $GREETING") == "changed-later"
