@@ -1,0 +1,214 @@
+"""profiles/postgresql.yml against a real PostgreSQL 15 server, in a namespace that enforces PodSecurity `restricted`.
+
+The server (tests/cluster/apps/postgresql.yaml: a StatefulSet running as uid 999, its claim on the test cluster's
+`local` class, where fsGroup is applied as on CSI storage) holds a role with a password, a database it owns with
+its own settings, grants and comment, pgbench's tables, and a database whose name needs quoting. Then, in order:
+
+- the fingerprint (every table's rows, every database's properties, every role's attributes and password hash)
+  comes back equal after a backup, changes made later, the namespace deleted and a restore into it; the later
+  changes are gone, and the role logs in over TCP with its password;
+- on the running server (policy update) a changed row comes back, and the database is a new one (the load went
+  into a new database, which then took the name);
+- a load stopped half-way (the backend of pg_restore's COPY ended) leaves the database as it was;
+- a dump cut short is refused by the profile's trailer; the revision probe moves on a write, not on a dump.
+
+The namespace is deleted at the end, whatever happened.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cluster_helpers import wait_until
+from role_helpers import REPO, playbook
+
+NS = "sfp-postgresql"
+PROFILE = yaml.safe_load((REPO / "profiles" / "postgresql.yml").read_text())
+MANIFEST = REPO / "tests" / "cluster" / "apps" / "postgresql.yaml"
+SEED = """
+CREATE ROLE app LOGIN PASSWORD 'app-password';
+CREATE DATABASE appdb OWNER app;
+ALTER DATABASE appdb SET work_mem = '8MB';
+REVOKE CONNECT ON DATABASE appdb FROM PUBLIC;
+GRANT CONNECT ON DATABASE appdb TO app;
+COMMENT ON DATABASE appdb IS 'the application';
+CREATE DATABASE "odd name";
+"""
+# Every table's rows (ordered, hashed), every database's properties (its grants in a stable order: a restore may
+# list the same grants in another) and every role's attributes and password hash.
+FINGERPRINT_DATABASES = ("SELECT datname || '|' || pg_get_userbyid(datdba) || '|' "
+                         "|| coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(datacl) a), '') || '|' "
+                         "|| coalesce(shobj_description(oid, 'pg_database'), '') || '|' || coalesce((SELECT "
+                         "setconfig::text FROM pg_db_role_setting WHERE setdatabase = d.oid AND setrole = 0), '') "
+                         "FROM pg_database d WHERE NOT datistemplate ORDER BY datname")
+FINGERPRINT_ROLES = ("SELECT rolname || '|' || rolsuper || rolcanlogin || '|' || coalesce(rolpassword, '') "
+                     "FROM pg_authid WHERE rolname !~ '^pg_' ORDER BY rolname")
+TABLES = "SELECT quote_ident(relname) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
+TABLE_HASH = "SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM {0} x"
+
+
+STOP_FIRST_COPY = """
+for _ in $(seq 1 6000); do
+  n=$(psql -X -A -t -q -d postgres -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+    WHERE datname LIKE 'statesafe_new_%' AND query ILIKE 'COPY %'")
+  [ "$n" = 0 ] || exit 0
+  sleep 0.05
+done
+echo "no COPY into a new database within 300 s" >&2; exit 1
+"""
+
+
+def image(cluster_state: Path) -> str:
+    refs = (cluster_state / "images.txt").read_text().split()
+    found = [ref for ref in refs if ref.startswith("localhost/postgres:")]
+    assert found, f"no postgres image in {cluster_state / 'images.txt'}: rebuild the cluster (make cluster)"
+    return found[0]
+
+
+def manifests(ref: str) -> list[dict]:
+    text = (MANIFEST.read_text().replace("NAMESPACE", NS).replace("IMAGE", ref)
+            .replace("SUPERUSER_PASSWORD", "superuser-password"))
+    objects = [o for o in yaml.safe_load_all(text) if o]
+    for obj in objects:
+        for template in obj.get("spec", {}).get("volumeClaimTemplates", []):
+            template["spec"]["storageClassName"] = "local"  # the test cluster's class where fsGroup applies
+    return objects
+
+
+def psql(kubectl, sql: str, database: str = "postgres", check: bool = True, env: str = ""):
+    return kubectl("-n", NS, "exec", "-i", "postgresql-0", "-c", "postgresql", "--", "sh", "-c",
+                   f'{env} exec psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$1"', "sh", database,
+                   input=sql.encode(), check=check)
+
+
+def query(kubectl, sql: str, database: str = "postgres") -> str:
+    return psql(kubectl, sql, database).stdout.decode().strip()
+
+
+def fingerprint(kubectl) -> dict:
+    found = {"databases": query(kubectl, FINGERPRINT_DATABASES), "roles": query(kubectl, FINGERPRINT_ROLES)}
+    for name in query(kubectl, "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate").split("\n"):
+        for table in sorted(filter(None, query(kubectl, TABLES, name).split("\n"))):
+            found[f"{name}.{table}"] = query(kubectl, TABLE_HASH.format(table), name)
+    return found
+
+
+def server_ready(kubectl) -> None:
+    kubectl("-n", NS, "rollout", "status", "statefulset/postgresql", "--timeout=240s", timeout=260)
+    wait_until("postgresql-0 to accept connections",
+               lambda: psql(kubectl, "SELECT 1", check=False).returncode == 0, timeout=120)
+
+
+def deploy(kubectl, core, ref: str) -> None:
+    kubectl("create", "namespace", NS)
+    kubectl("label", "namespace", NS, "pod-security.kubernetes.io/enforce=restricted")
+    kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                  "items": manifests(ref)}).encode())
+    server_ready(kubectl)
+
+
+def delete_namespace(kubectl, core) -> None:
+    kubectl("delete", "namespace", NS, "--ignore-not-found", "--wait=false")
+    wait_until(f"namespace {NS} to be gone",
+               lambda: NS not in [n.metadata.name for n in core.list_namespace().items], timeout=300)
+
+
+@pytest.fixture(scope="module")
+def server(kubeconfig, kubectl, core, cluster_state, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("postgresql")
+    delete_namespace(kubectl, core)
+    try:
+        deploy(kubectl, core, image(cluster_state))
+        psql(kubectl, SEED)
+        kubectl("-n", NS, "exec", "postgresql-0", "--", "pgbench", "-i", "-s", "3", "-q", "appdb", timeout=300)
+        psql(kubectl, "CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes VALUES (1, 'kept')",
+             "odd name")
+        yield {"tmp": tmp, "kubeconfig": kubeconfig}
+    finally:
+        kubectl("delete", "namespace", NS, "--ignore-not-found", "--wait=false")
+
+
+def run(server, name: str, profile: dict | None = None, **extra):
+    return playbook(name, server["kubeconfig"], server["tmp"], NS, profile_data=profile or PROFILE,
+                    staging=str(server["tmp"] / ("staging" if name == "backup.yml" else "restore")), **extra)
+
+
+def test_disaster_recovery_of_the_whole_server(server, kubectl, core):
+    expected = fingerprint(kubectl)
+    backup = run(server, "backup.yml")
+    assert backup.rc == 0, backup.failures or backup.output[-4000:]
+    psql(kubectl, "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= 10", "appdb")
+    psql(kubectl, "CREATE DATABASE later")
+    assert fingerprint(kubectl) != expected
+
+    delete_namespace(kubectl, core)
+    restore = run(server, "restore.yml")
+    assert restore.rc == 0, restore.failures or restore.output[-4000:]
+    server_ready(kubectl)
+    assert fingerprint(kubectl) == expected
+    # The role's password came back with it: a login over TCP, as a client in another pod would make.
+    login = kubectl("-n", NS, "exec", "postgresql-0", "--", "sh", "-c",
+                    "PGPASSWORD=app-password psql -X -A -t -h 127.0.0.1 -U app -d appdb -c 'SELECT current_user'")
+    assert login.stdout.decode().strip() == "app"
+
+
+def test_restore_over_the_running_server_loads_a_new_database_then_swaps(server, kubectl):
+    before_oid = query(kubectl, "SELECT oid FROM pg_database WHERE datname = 'appdb'")
+    expected = fingerprint(kubectl)
+    psql(kubectl, "DELETE FROM pgbench_history; UPDATE pgbench_branches SET bbalance = 7", "appdb")
+    restore = run(server, "restore.yml", policy="update")
+    assert restore.rc == 0, restore.failures or restore.output[-4000:]
+    assert fingerprint(kubectl) == expected
+    assert query(kubectl, "SELECT oid FROM pg_database WHERE datname = 'appdb'") != before_oid
+    assert query(kubectl, "SELECT count(*) FROM pg_database WHERE datname ~ '^statesafe_'") == "0"
+
+
+def test_a_load_stopped_half_way_leaves_the_database_as_it_was(server, kubectl):
+    psql(kubectl, "UPDATE pgbench_branches SET bbalance = 99", "appdb")
+    changed = fingerprint(kubectl)
+    finished = {}
+    restore = threading.Thread(target=lambda: finished.update(run=run(server, "restore.yml", policy="update")))
+    restore.start()
+    try:
+        # Inside the pod, so as not to miss it: the first COPY into a new database ends with its backend.
+        kubectl("-n", NS, "exec", "postgresql-0", "--", "sh", "-c", STOP_FIRST_COPY, timeout=400)
+    finally:
+        restore.join(timeout=900)
+    run_ = finished["run"]
+    assert run_.rc != 0
+    assert "loading database appdb failed; it was left as it was" in run_.output + "".join(run_.failures), \
+        run_.failures
+    assert fingerprint(kubectl) == changed
+    assert query(kubectl, "SELECT count(*) FROM pg_database WHERE datname ~ '^statesafe_'") == "0"
+
+
+def test_a_dump_cut_short_is_refused_by_the_trailer(server):
+    profile = copy.deepcopy(PROFILE)
+    databases = next(c for c in profile["components"] if c["name"] == "databases")
+    databases["command"] = "( " + databases["command"] + " ) | head -c -4096"  # all but its last 4 KiB
+    backup = run(server, "backup.yml", profile=profile)
+    assert backup.rc != 0
+    assert "do not match the expected trailer" in backup.output
+
+
+def test_the_revision_moves_on_a_write_and_not_on_a_dump(server, kubectl):
+    databases = next(c for c in PROFILE["components"] if c["name"] == "databases")
+
+    def revision() -> str:
+        return kubectl("-n", NS, "exec", "postgresql-0", "--", "sh", "-c",
+                       databases["revision"]["command"]).stdout.decode().strip()
+
+    psql(kubectl, "CHECKPOINT")
+    first = revision()
+    kubectl("-n", NS, "exec", "postgresql-0", "--", "sh", "-c", databases["command"] + " >/dev/null", timeout=300)
+    assert revision() == first
+    psql(kubectl, "INSERT INTO notes VALUES (2, 'new')", "odd name")
+    time.sleep(0.5)
+    assert revision() != first

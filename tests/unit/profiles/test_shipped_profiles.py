@@ -1,0 +1,49 @@
+"""Every shipped profile passes the schema, and the PostgreSQL dump's trailer tells a whole dump from a cut one."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.statesafe.backup.plugins.module_utils.profile import schema
+
+ROOT = Path(__file__).resolve().parents[3]
+PROFILES = sorted((ROOT / "profiles").glob("*.yml"))
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
+def test_a_shipped_profile_passes_the_schema(path):
+    assert schema.validate(yaml.safe_load(path.read_text())) == []
+
+
+def test_profiles_are_shipped():
+    assert {p.stem for p in PROFILES} >= {"softwarefactory", "postgresql"}
+
+
+def postgresql_dump():
+    profile = yaml.safe_load((ROOT / "profiles" / "postgresql.yml").read_text())
+    return next(c for c in profile["components"] if c["name"] == "databases")
+
+
+def test_the_postgresql_trailer_matches_the_end_of_the_dumps_tar_and_not_a_cut_one(tmp_path):
+    """The same tar invocation as the profile's command, over a dump-like tree."""
+    tar_line = next(line for line in postgresql_dump()["command"].splitlines() if line.startswith("tar "))
+    (tmp_path / "db-0001").mkdir()
+    (tmp_path / "db-0001" / "3358.dat").write_bytes(bytes(range(256)) * 400)
+    (tmp_path / "globals.sql").write_text("CREATE ROLE app;\n")
+    (tmp_path / "databases").write_text("db-0001\tapp\n")
+    (tmp_path / "COMPLETE").write_text("statesafe-postgresql complete 1 databases\n")
+    dump = subprocess.run(["sh", "-c", tar_line], cwd=tmp_path, capture_output=True, check=True, timeout=60).stdout
+    pattern = postgresql_dump()["trailer"].encode()
+    tail = 4096  # pod_dump's trailer_bytes default
+    assert re.search(pattern, dump[-tail:])
+    record = dump.rindex(b"statesafe-postgresql complete")
+    # A cut anywhere up to the end of the completion record loses data, and is refused.
+    for cut in (record + 41, record + 10, record - 1, len(dump) // 2, 1000):
+        assert not re.search(pattern, dump[:cut][-tail:]), cut
+    # A cut in the zero blocks after it loses nothing but tar's end marker: every member is whole.
+    assert re.search(pattern, dump[:record + 43][-tail:])
