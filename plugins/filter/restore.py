@@ -7,6 +7,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import yaml
+
+from ansible.errors import AnsibleFilterError
+
 from ansible_collections.statesafe.backup.plugins.module_utils.profile import restore
 
 
@@ -35,8 +39,35 @@ def unready_statefulsets(resources, names):
     return restore.unready_statefulsets(resources, names)
 
 
+def restore_deletion_targets(objects, namespace):
+    """What a state=absent k8s task needs to delete each planned object in the target namespace."""
+    return restore.deletion_targets(objects, namespace)
+
+
+def restore_definitions(objects, namespace):
+    """Each planned object's archived definition (read from its file in the staging tree), in the target namespace."""
+    definitions = []
+    for planned in objects:
+        try:
+            with open(planned["path"], "rb") as handle:
+                document = yaml.safe_load(handle)
+        except OSError as exc:
+            raise AnsibleFilterError("cannot read the archived object {0}: {1}".format(planned["path"], exc)) from exc
+        except yaml.YAMLError as exc:
+            # The parser's message quotes the offending text, which may be Secret data: only the line is named.
+            mark = getattr(exc, "problem_mark", None)
+            where = " (line {0})".format(mark.line + 1) if mark is not None else ""
+            raise AnsibleFilterError("the archived object {0} is not valid YAML{1}".format(
+                planned["path"], where)) from None
+        if not isinstance(document, dict):
+            raise AnsibleFilterError("the archived object {0} is not a mapping".format(planned["path"]))
+        definitions.append(restore.in_namespace(document, namespace))
+    return definitions
+
+
 class FilterModule(object):
     def filters(self):
-        return {"restore_objects": restore_objects, "restore_data_components": restore_data_components,
+        return {"restore_deletion_targets": restore_deletion_targets, "restore_definitions": restore_definitions,
+                "restore_objects": restore_objects, "restore_data_components": restore_data_components,
                 "restore_ready_objects": restore_ready_objects,
                 "restore_object_ready": restore_object_ready, "unready_statefulsets": unready_statefulsets}

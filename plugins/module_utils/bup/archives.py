@@ -272,3 +272,11 @@ def retention_plan(archives, policy, now, keep_incomplete=False, localtime=time.
             keep, reason = False, "incomplete (never validated and marked)"
         plan.append((archive, keep, reason))
     return plan
+
+
+def listing_lines(archives):
+    """One line per archive, newest first: 'name  commit[:12]  size  complete|INCOMPLETE' (playbooks/list.yml)."""
+    newest_first = sorted(archives, key=lambda archive: archive["timestamp"], reverse=True)
+    return ["{0}  {1}  {2}  {3}".format(archive["name"], archive["commit"][:12], archive.get("size"),
+                                        "complete" if archive.get("complete") else "INCOMPLETE")
+            for archive in newest_first]

@@ -95,3 +95,16 @@ def unready_statefulsets(resources, names):
     """The names among `names` whose StatefulSet (in k8s_info's `resources`) is missing or not ready."""
     ready = dict(((s.get("metadata") or {}).get("name"), statefulset_ready(s)) for s in resources or [])
     return [name for name in names if not ready.get(name, False)]
+
+
+def deletion_targets(objects, namespace):
+    """The minimal definitions that name each planned object in `namespace`, for a k8s state=absent task."""
+    return [{"apiVersion": o["api_version"], "kind": o["kind"], "metadata": {"name": o["name"], "namespace": namespace}}
+            for o in objects]
+
+
+def in_namespace(document, namespace):
+    """An archived object's definition placed in `namespace` (a copy; the archive's own is left as it was)."""
+    placed = dict(document)
+    placed["metadata"] = dict(document.get("metadata") or {}, namespace=namespace)
+    return placed

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.statesafe.backup.plugins.filter import profile, restore, verify_check
+from ansible_collections.statesafe.backup.plugins.filter import archives, profile, restore, verify_check
 
 ROOT = Path(__file__).resolve().parents[4]
 SF = yaml.safe_load((ROOT / "profiles" / "softwarefactory.yml").read_text())
@@ -14,7 +14,7 @@ SF = yaml.safe_load((ROOT / "profiles" / "softwarefactory.yml").read_text())
 
 def test_every_filter_has_its_documentation():
     names = set()
-    for module in (profile, restore, verify_check):
+    for module in (archives, profile, restore, verify_check):
         names |= set(module.FilterModule().filters())
     for name in names:
         doc = yaml.safe_load((ROOT / "plugins" / "filter" / (name + ".yml")).read_text())
@@ -56,3 +56,29 @@ def test_restore_filters():
     assert ready[0]["timeout"] == 1200
     assert restore.restore_object_ready([{"status": {"ready": True}}], ready[0]["ready"])
     assert restore.unready_statefulsets([], ["mariadb"]) == ["mariadb"]
+
+
+def test_restore_definitions_read_each_file_into_the_target_namespace(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: old}\ndata: {k: dg==}\n")
+    assert restore.restore_definitions([{"path": str(path)}], "new") == [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "new"}, "data": {"k": "dg=="}}]
+    with pytest.raises(AnsibleFilterError, match="cannot read the archived object .*missing.yaml"):
+        restore.restore_definitions([{"path": str(tmp_path / "missing.yaml")}], "new")
+
+
+def test_restore_definitions_never_quote_a_broken_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("kind: Secret\ndata: {k: s3cr3t-value\n")
+    with pytest.raises(AnsibleFilterError) as raised:
+        restore.restore_definitions([{"path": str(path)}], "new")
+    assert "is not valid YAML (line" in str(raised.value) and "s3cr3t-value" not in str(raised.value)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- a\n- b\n")
+    with pytest.raises(AnsibleFilterError, match="is not a mapping"):
+        restore.restore_definitions([{"path": str(listed)}], "new")
+
+
+def test_archive_listing_is_the_listing_of_bup_archives():
+    listed = [{"name": "n", "commit": "c" * 40, "timestamp": 5, "size": 1, "complete": True}]
+    assert archives.archive_listing(listed) == ["n  cccccccccccc  1  complete"]

@@ -224,3 +224,11 @@ def test_the_newest_complete_archive_is_always_kept():
 def test_forever_keeps_everything_complete():
     listed = [archive("a", "2024-06-29 00:00"), archive("b", "1999-01-01 00:00")]
     assert plan_of(listed, NOW, keep_all_for="forever")[0] == ["a", "b"]
+
+
+def test_listing_lines_newest_first_with_completeness():
+    listed = [{"name": "2026-01-01-000000", "commit": "a" * 40, "timestamp": 1, "size": 10, "complete": True},
+              {"name": "2026-01-02-000000", "commit": "b" * 40, "timestamp": 2, "size": 20, "complete": False}]
+    assert archives.listing_lines(listed) == ["2026-01-02-000000  bbbbbbbbbbbb  20  INCOMPLETE",
+                                              "2026-01-01-000000  aaaaaaaaaaaa  10  complete"]
+    assert archives.listing_lines([]) == []

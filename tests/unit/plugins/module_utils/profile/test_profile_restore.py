@@ -65,3 +65,20 @@ def test_data_components_keep_what_the_plan_reads():
     assert restore.data_components(components) == [
         {"name": "db", "type": "dump"},
         {"name": "data", "type": "volume", "statefulset": "s", "claim": "c"}]
+
+
+def test_deletion_targets_name_each_object_in_the_target_namespace():
+    objects = [{"api_version": "apps/v1", "kind": "StatefulSet", "name": "db", "path": "/x", "action": "recreate"}]
+    assert restore.deletion_targets(objects, "sf2") == [
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "sf2"}}]
+    assert restore.deletion_targets([], "sf2") == []
+
+
+def test_in_namespace_places_a_copy_and_keeps_the_rest():
+    document = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "old", "labels": {"a": "b"}},
+                "data": {"k": "dg=="}}
+    placed = restore.in_namespace(document, "new")
+    assert placed == {"apiVersion": "v1", "kind": "Secret", "data": {"k": "dg=="},
+                      "metadata": {"name": "s", "namespace": "new", "labels": {"a": "b"}}}
+    assert document["metadata"]["namespace"] == "old", "the archive's own definition was changed"
+    assert restore.in_namespace({"kind": "ConfigMap"}, "n")["metadata"] == {"namespace": "n"}
