@@ -65,9 +65,14 @@ def restore_definitions(objects, namespace):
     return definitions
 
 
+def restore_not_ready(failed_result, namespace):
+    """The failure message of a readiness wait: the object, what was waited for, the status it reports."""
+    return restore.not_ready_message(failed_result, namespace)
+
+
 class FilterModule(object):
     def filters(self):
         return {"restore_deletion_targets": restore_deletion_targets, "restore_definitions": restore_definitions,
                 "restore_objects": restore_objects, "restore_data_components": restore_data_components,
-                "restore_ready_objects": restore_ready_objects,
+                "restore_ready_objects": restore_ready_objects, "restore_not_ready": restore_not_ready,
                 "restore_object_ready": restore_object_ready, "unready_statefulsets": unready_statefulsets}

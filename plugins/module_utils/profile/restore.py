@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import posixpath
 
 _MISSING = object()
@@ -108,3 +109,24 @@ def in_namespace(document, namespace):
     placed = dict(document)
     placed["metadata"] = dict(document.get("metadata") or {}, namespace=namespace)
     return placed
+
+
+def not_ready_message(failed_result, namespace):
+    """Why the restore stopped waiting: the object, what it waited for, and the status the object reports.
+
+    failed_result: Ansible's ansible_failed_result of the readiness loop (or of one of its items).
+    """
+    results = failed_result.get("results") or [failed_result]
+    failed = next((r for r in results if r.get("failed")), results[0])
+    obj = failed["__restore_object"]
+    ready = obj["ready"]
+    if "condition" in ready:
+        waited = "condition {0} True".format(ready["condition"])
+    else:
+        waited = "{0} == {1}".format(ready["path"], json.dumps(ready.get("value", True)))
+    found = failed.get("resources")
+    status = ((found or [{}])[0].get("status") or {}) if found is not None else {}
+    reason = "" if found is not None else " ({0})".format(failed.get("msg"))
+    return ("{0} in namespace {1} is not ready after {2} s: waited for {3}; its status is {4}{5}. Everything before "
+            "it was restored; a controller that reconciles it should set that status.").format(
+        obj["key"], namespace, obj["timeout"], waited, json.dumps(status), reason)

@@ -82,3 +82,18 @@ def test_in_namespace_places_a_copy_and_keeps_the_rest():
                       "metadata": {"name": "s", "namespace": "new", "labels": {"a": "b"}}}
     assert document["metadata"]["namespace"] == "old", "the archive's own definition was changed"
     assert restore.in_namespace({"kind": "ConfigMap"}, "n")["metadata"] == {"namespace": "n"}
+
+
+def test_not_ready_message_names_the_object_the_wait_and_the_status():
+    waiting = {"key": "SoftwareFactory/my-sf", "timeout": 6, "ready": {"path": "status.ready", "value": True}}
+    loop = {"results": [{"failed": False}, {"failed": True, "__restore_object": waiting,
+                                             "resources": [{"status": {"ready": False}}]}]}
+    assert restore.not_ready_message(loop, "sf") == (
+        "SoftwareFactory/my-sf in namespace sf is not ready after 6 s: waited for status.ready == true; its status is "
+        '{"ready": false}. Everything before it was restored; a controller that reconciles it should set that status.')
+    by_condition = dict(waiting, ready={"condition": "Ready"})
+    unread = {"failed": True, "__restore_object": by_condition, "msg": "Forbidden"}
+    assert ("waited for condition Ready True; its status is {} (Forbidden)."
+            in restore.not_ready_message({"results": [unread]}, "sf"))
+    empty = {"failed": True, "__restore_object": waiting, "resources": []}
+    assert "its status is {}. Everything" in restore.not_ready_message(empty, "sf")
