@@ -86,8 +86,8 @@ def test_in_namespace_places_a_copy_and_keeps_the_rest():
 
 def test_not_ready_message_names_the_object_the_wait_and_the_status():
     waiting = {"key": "SoftwareFactory/my-sf", "timeout": 6, "ready": {"path": "status.ready", "value": True}}
-    loop = {"results": [{"failed": False}, {"failed": True, "__restore_object": waiting,
-                                             "resources": [{"status": {"ready": False}}]}]}
+    failed = {"failed": True, "__restore_object": waiting, "resources": [{"status": {"ready": False}}]}
+    loop = {"results": [{"failed": False}, failed]}
     assert restore.not_ready_message(loop, "sf") == (
         "SoftwareFactory/my-sf in namespace sf is not ready after 6 s: waited for status.ready == true; its status is "
         '{"ready": false}. Everything before it was restored; a controller that reconciles it should set that status.')
