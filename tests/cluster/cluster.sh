@@ -308,6 +308,15 @@ provisioner: kubernetes.io/host-path
 reclaimPolicy: Delete
 volumeBindingMode: Immediate
 ---
+# Claims of this class get local volumes (tests/cluster/local_provisioner.py), to which the kubelet
+# applies a pod's fsGroup as CSI storage does; host-path volumes ignore it.
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: local}
+provisioner: statesafe.test/local-volume
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+---
 # The API server talks to kubelets (exec, logs, port-forward) as this user.
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -316,6 +325,12 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:k
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: User, name: kube-apiserver-kubelet-client}
 EOF
+}
+
+start_local_provisioner() {
+  local python; python="$("$here/../venv.sh")/bin/python"
+  start local-provisioner "$python" "$here/local_provisioner.py" \
+    --kubeconfig "$kubeconfig" --root "$state/local-volumes" --node "$node_name"
 }
 
 node_ready() {
@@ -350,6 +365,7 @@ cmd_up() {
   "$here/images/import.sh" "$containerd_sock" >&2
   start_kubelet
   bootstrap_objects
+  start_local_provisioner
   wait_for "node $node_name Ready" 180 node_ready
   wait_for "default service account" 60 "$bin/kubectl" --kubeconfig "$kubeconfig" get serviceaccount default
   ln -sfn "$bin" "$state/bin"
@@ -384,6 +400,7 @@ unmount_under_state() {
 
 cmd_down() {
   mkdir -p "$run"
+  stop local-provisioner
   stop kubelet
   remove_pod_containers
   stop containerd
@@ -406,7 +423,7 @@ cmd_reset() {
 
 cmd_status() {
   local c
-  for c in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet; do
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet local-provisioner; do
     if running "$c"; then echo "$c running (pid $(pid_of "$c"))"; else echo "$c stopped"; fi
   done
 }

@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 from kubernetes.stream import stream
 
-from cluster_helpers import REPO, namespace_events, wait_until
+from cluster_helpers import REPO, exists, namespace_events, wait_until
 
 SAMPLE = REPO / "tests" / "cluster" / "sample" / "sample.sh"
 
@@ -140,6 +140,46 @@ def test_pods_cannot_reach_outside_the_machine(core, namespace, volume_pod):
                              "s.connect(('192.0.2.1', 9))"])
     assert rc != 0 and out == b""
     assert b"unreachable" in err.lower()
+
+
+def test_the_local_class_applies_fsgroup_and_deletes_its_volume_with_the_claim(core, namespace, image_refs,
+                                                                               cluster_state):
+    """Claims of class `local` (tests/cluster/local_provisioner.py) behave as CSI storage does for a non-root pod:
+    the volume is group-owned by the pod's fsGroup and writable by it; deleting the claim deletes the volume."""
+    core.create_namespaced_persistent_volume_claim(namespace, client.V1PersistentVolumeClaim(
+        metadata=client.V1ObjectMeta(name="data"),
+        spec=client.V1PersistentVolumeClaimSpec(
+            access_modes=["ReadWriteOnce"], storage_class_name="local",
+            resources=client.V1VolumeResourceRequirements(requests={"storage": "64Mi"}))))
+    core.create_namespaced_pod(namespace, client.V1Pod(
+        metadata=client.V1ObjectMeta(name="writer"),
+        spec=client.V1PodSpec(
+            termination_grace_period_seconds=1,
+            security_context=client.V1PodSecurityContext(run_as_user=1000, run_as_group=1000, fs_group=2000,
+                                                         run_as_non_root=True),
+            containers=[client.V1Container(
+                name="toolbox", image=image_refs["toolbox"], command=["sleep", "infinity"],
+                volume_mounts=[client.V1VolumeMount(name="data", mount_path="/data")])],
+            volumes=[client.V1Volume(name="data", persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
+                claim_name="data"))])))
+
+    def running():
+        return core.read_namespaced_pod("writer", namespace).status.phase == "Running"
+
+    wait_until("pod writer Running on a local volume", running, explain=lambda: namespace_events(core, namespace))
+    rc, out, err = run_exec(core, namespace, "writer", ["sh", "-c", "echo kept > /data/f && stat -c '%u %g' /data/f"])
+    assert (rc, out) == (0, b"1000 2000\n"), err
+    volume = core.read_persistent_volume(core.read_namespaced_persistent_volume_claim("data", namespace).spec.volume_name)
+    assert volume.spec.local.path.startswith(str(cluster_state / "local-volumes"))
+
+    core.delete_namespaced_pod("writer", namespace, grace_period_seconds=0)
+    core.delete_namespaced_persistent_volume_claim("data", namespace)
+
+    def volume_gone():
+        return (not exists(lambda: core.read_persistent_volume(volume.metadata.name))
+                and not os.path.exists(volume.spec.local.path))
+
+    wait_until(f"volume {volume.metadata.name} and its directory deleted", volume_gone, timeout=120)
 
 
 SAMPLE_NS = "sf-cluster"
