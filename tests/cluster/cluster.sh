@@ -13,7 +13,9 @@
 # controllers and the scheduler listen on 127.0.0.1; the API server and kubelet on
 # a node address that this script adds to `lo` itself (the kubelet refuses a
 # loopback node IP); pods live in network namespaces on a bridge with no route
-# off the machine, and forwarding out of the bridge is dropped.
+# off the machine, and forwarding out of the bridge is dropped. kube-proxy gives
+# Services their ClusterIPs; CoreDNS answers for cluster.local on the node address
+# and sends no query anywhere else.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,6 +27,8 @@ node_ip=${STATESAFE_NODE_IP:-10.213.0.1}       # added to lo as a /32 by `up`
 pod_cidr=10.214.0.0/24
 pod_gateway=10.214.0.1
 service_cidr=10.215.0.0/24
+dns_ip=${service_cidr%.*}.10                   # the kube-dns Service; its endpoint is CoreDNS on the node
+coredns_ready=127.0.0.1:10254
 bridge=ssbr0
 apiserver_port=6443
 
@@ -130,6 +134,8 @@ make_pki() {
   cert controller-manager system:kube-controller-manager "" ""
   cert scheduler system:kube-scheduler "" ""
   cert kubelet "system:node:$node_name" system:nodes "IP:$node_ip,IP:127.0.0.1,DNS:$node_name"
+  cert kube-proxy system:kube-proxy "" ""     # bound to system:node-proxier by the default RBAC policy
+  cert coredns statesafe-coredns "" ""        # bound to statesafe-coredns in bootstrap_objects
   [ -f "$pki/sa.key" ] || {
     openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
     openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
@@ -138,16 +144,30 @@ make_pki() {
   kubeconfig_for "$state/controller-manager.kubeconfig" controller-manager
   kubeconfig_for "$state/scheduler.kubeconfig" scheduler
   kubeconfig_for "$state/kubelet.kubeconfig" kubelet
+  kubeconfig_for "$state/kube-proxy.kubeconfig" kube-proxy
+  kubeconfig_for "$state/coredns.kubeconfig" coredns
 }
 
 # ---------------------------------------------------------------- network
 
+keep_pods_in() {
+  # Pods reach only the node and each other; nothing leaves the machine through them. The drop goes
+  # first in FORWARD, ahead of the rules kube-proxy prepends (they accept established connections
+  # and traffic it marked for masquerading).
+  [ "$(iptables -S FORWARD 1 2>/dev/null)" = "-A FORWARD -i $bridge ! -o $bridge -j DROP" ] && return 0
+  while iptables -D FORWARD -i "$bridge" ! -o "$bridge" -j DROP 2>/dev/null; do :; done
+  iptables -I FORWARD 1 -i "$bridge" ! -o "$bridge" -j DROP
+}
+
 setup_network() {
   ip addr show dev lo | grep -q " $node_ip/32" || ip addr add "$node_ip/32" dev lo
-  # Pods reach only the node and each other; nothing leaves the machine through them.
-  if ! iptables -C FORWARD -i "$bridge" ! -o "$bridge" -j DROP 2>/dev/null; then
-    iptables -I FORWARD -i "$bridge" ! -o "$bridge" -j DROP
-  fi
+  # A pod reaching a Service whose endpoint is a pod on the same bridge: the reply is bridged, not
+  # routed, and kube-proxy's NAT can only undo its translation if bridged traffic passes iptables.
+  local nf=/proc/sys/net/bridge/bridge-nf-call-iptables
+  [ -f "$nf" ] || modprobe br_netfilter || true
+  [ "$(cat "$nf" 2>/dev/null)" = 1 ] || sysctl -qw net.bridge.bridge-nf-call-iptables=1 \
+    || die "bridged traffic must pass iptables for Services to work (modprobe br_netfilter; $nf = 1)"
+  keep_pods_in
   mkdir -p "$state/cni/net.d" "$state/cni/ipam"
   cat >"$state/cni/net.d/10-statesafe.conflist" <<EOF
 {
@@ -171,7 +191,9 @@ setup_network() {
   ]
 }
 EOF
-  # Kubelet hands pods this resolver file: no DNS server exists here, so lookups fail fast.
+  # The node's resolver, as kubelet sees it: pods with `dnsPolicy: Default` get this file and
+  # ClusterFirst pods its search list. A real node would name an upstream server; none may be
+  # used here, so it points at the pod's own loopback and such lookups fail at once.
   echo "nameserver 127.0.0.1" >"$state/resolv.conf"
 }
 
@@ -230,6 +252,72 @@ start_controllers() {
     --bind-address 127.0.0.1 --leader-elect=false
 }
 
+start_kube_proxy() {
+  # iptables mode, as most clusters run it. Traffic to a ClusterIP from outside the pod network is
+  # masqueraded (clusterCIDR). NodePorts open on the node address only, never on the machine's
+  # other interfaces. conntrack sysctls (maxPerCore 0, timeouts 0s) and the OOM score are left
+  # as they are: they are the machine's, not the cluster's, and this root lacks CAP_SYS_RESOURCE.
+  mkdir -p "$state/kube-proxy"
+  # kube-proxy exits as soon as its configuration file is written to, even with the same bytes:
+  # leave the file alone when nothing changed, and restart it when something did.
+  local config=$state/kube-proxy/config.yaml
+  cat >"$config.new" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: $state/kube-proxy.kubeconfig}
+hostnameOverride: $node_name
+bindAddress: $node_ip
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+mode: iptables
+iptables: {localhostNodePorts: false}
+clusterCIDR: $pod_cidr
+nodePortAddresses: [$node_ip/32]
+oomScoreAdj: 0
+conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+EOF
+  if cmp -s "$config.new" "$config"; then
+    rm -f "$config.new"
+  else
+    stop kube-proxy
+    mv "$config.new" "$config"
+  fi
+  start kube-proxy "$bin/kube-proxy" --config "$config"
+  wait_for kube-proxy 60 curl -fsS http://127.0.0.1:10256/healthz
+  wait_for "kube-proxy's FORWARD rules" 60 \
+    iptables -C FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
+  keep_pods_in
+}
+
+start_coredns() {
+  # CoreDNS listens on the node address, which every pod can route to; pods reach it as the
+  # kube-dns Service (bootstrap_objects), whose EndpointSlice names that address. Only the
+  # cluster's zones are served; every other name is answered NXDOMAIN by the template plugin,
+  # and the binary has no plugin that forwards (tests/cluster/coredns/main.go).
+  mkdir -p "$state/coredns"
+  cat >"$state/coredns/Corefile" <<EOF
+cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {
+    bind $node_ip
+    errors
+    ready $coredns_ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig $state/coredns.kubeconfig
+        pods insecure
+        ttl 30
+    }
+}
+.:53 {
+    bind $node_ip
+    errors
+    template ANY ANY {
+        rcode NXDOMAIN
+    }
+}
+EOF
+  start coredns "$coredns_bin/coredns" -conf "$state/coredns/Corefile"
+  wait_for coredns 60 curl -fsS "http://$coredns_ready/ready"
+}
+
 start_containerd() {
   mkdir -p "$state/containerd"
   cat >"$state/containerd/config.toml" <<EOF
@@ -282,9 +370,8 @@ cgroupDriver: cgroupfs
 failSwapOn: false
 failCgroupV1: false
 resolvConf: $state/resolv.conf
-# No DNS server runs here; pointing pods at their own loopback makes lookups fail
-# fast and keeps every query on the machine.
-clusterDNS: [127.0.0.1]
+# The kube-dns Service, as on real clusters; kube-proxy sends it to CoreDNS on the node.
+clusterDNS: [$dns_ip]
 clusterDomain: cluster.local
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
@@ -324,6 +411,52 @@ metadata: {name: statesafe-apiserver-kubelet-client}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:kubelet-api-admin}
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: User, name: kube-apiserver-kubelet-client}
+---
+# What CoreDNS's kubernetes plugin reads (upstream's system:coredns role).
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: statesafe-coredns}
+rules:
+- {apiGroups: [""], resources: [endpoints, services, pods, namespaces], verbs: [list, watch]}
+- {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: statesafe-coredns}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: statesafe-coredns}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: statesafe-coredns}
+---
+# The cluster DNS at the address kubelet gives pods. CoreDNS is a host process, not a pod, so the
+# Service has no selector and its one endpoint is the node address CoreDNS listens on.
+apiVersion: v1
+kind: Service
+metadata:
+  name: kube-dns
+  namespace: kube-system
+  labels: {k8s-app: kube-dns, kubernetes.io/name: CoreDNS}
+spec:
+  clusterIP: $dns_ip
+  ports:
+  - {name: dns, port: 53, protocol: UDP}
+  - {name: dns-tcp, port: 53, protocol: TCP}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kube-dns-node
+  namespace: kube-system
+  labels:
+    kubernetes.io/service-name: kube-dns
+    endpointslice.kubernetes.io/managed-by: cluster.sh.statesafe.test
+addressType: IPv4
+endpoints:
+- addresses: [$node_ip]
+  conditions: {ready: true}
+  nodeName: $node_name
+ports:
+- {name: dns, port: 53, protocol: UDP}
+- {name: dns-tcp, port: 53, protocol: TCP}
 EOF
 }
 
@@ -345,6 +478,7 @@ cmd_up() {
   mkdir -p "$logs" "$run"
   "$here/install-deps.sh"
   bin=$("$here/k8s/build.sh")
+  coredns_bin=$("$here/coredns/build.sh")
   local built; built=$("$here/images/build.sh") || die "building the images failed"
   mapfile -t images <<<"$built"
   pause_ref=$(printf '%s\n' "${images[@]}" | awk '$1 ~ /\/pause:/ {print $1}')
@@ -361,10 +495,12 @@ cmd_up() {
   start_etcd
   start_apiserver
   start_controllers
+  start_kube_proxy
   start_containerd
   "$here/images/import.sh" "$containerd_sock" >&2
   start_kubelet
   bootstrap_objects
+  start_coredns
   start_local_provisioner
   wait_for "node $node_name Ready" 180 node_ready
   wait_for "default service account" 60 "$bin/kubectl" --kubeconfig "$kubeconfig" get serviceaccount default
@@ -401,9 +537,13 @@ unmount_under_state() {
 cmd_down() {
   mkdir -p "$run"
   stop local-provisioner
+  stop coredns
   stop kubelet
   remove_pod_containers
   stop containerd
+  stop kube-proxy
+  # kube-proxy leaves its rules behind when it stops; take out the Service NAT it made.
+  if [ -x "$state/bin/kube-proxy" ]; then "$state/bin/kube-proxy" --cleanup >>"$logs/kube-proxy.log" 2>&1 || true; fi
   stop kube-scheduler
   stop kube-controller-manager
   stop kube-apiserver
@@ -423,7 +563,8 @@ cmd_reset() {
 
 cmd_status() {
   local c
-  for c in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet local-provisioner; do
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy containerd kubelet coredns \
+           local-provisioner; do
     if running "$c"; then echo "$c running (pid $(pid_of "$c"))"; else echo "$c stopped"; fi
   done
 }
