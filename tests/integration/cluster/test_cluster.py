@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import socket
 import subprocess
+import uuid
 
 import pytest
 from kubernetes import client
@@ -140,6 +143,165 @@ def test_pods_cannot_reach_outside_the_machine(core, namespace, volume_pod):
                              "s.connect(('192.0.2.1', 9))"])
     assert rc != 0 and out == b""
     assert b"unreachable" in err.lower()
+
+
+@pytest.fixture
+def dns_namespace(core):
+    """A namespace of the Service and DNS tests, deleted afterwards."""
+    name = f"sfd-{uuid.uuid4().hex[:8]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    wait_until(f"default ServiceAccount in {name}",
+               lambda: exists(lambda: core.read_namespaced_service_account("default", name)))
+    yield name
+    core.delete_namespace(name, grace_period_seconds=0)
+
+
+def start_pod(core, namespace: str, name: str, image: str, script: str, labels: dict | None = None,
+              port: int | None = None) -> None:
+    """A toolbox pod running `sh -c script`; with a port, Ready once something listens on it."""
+    probe = client.V1Probe(tcp_socket=client.V1TCPSocketAction(port=port), period_seconds=1) if port else None
+    core.create_namespaced_pod(namespace, client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name, labels=labels),
+        spec=client.V1PodSpec(
+            termination_grace_period_seconds=1,
+            containers=[client.V1Container(name="toolbox", image=image, command=["sh", "-c", script],
+                                           readiness_probe=probe)])))
+
+
+def wait_ready(core, namespace: str, *pods: str) -> None:
+    def ready():
+        for pod in pods:
+            conditions = core.read_namespaced_pod(pod, namespace).status.conditions or []
+            if {c.type: c.status for c in conditions}.get("Ready") != "True":
+                return False
+        return True
+
+    wait_until(f"pods {', '.join(pods)} Ready in {namespace}", ready, explain=lambda: namespace_events(core, namespace))
+
+
+# Run in the client pod: resolve each name the way applications do (getaddrinfo, through the
+# resolv.conf kubelet wrote), then GET /token from the resolved address on the Service's port 80,
+# where nothing in any pod listens: only kube-proxy's NAT leads to the server's 8080.
+REACH = """
+import json, socket, sys, urllib.request
+out = {}
+for name in sys.argv[1:]:
+    try:
+        addr = socket.getaddrinfo(name, 80, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+        body = urllib.request.urlopen(f"http://{addr}:80/token", timeout=5).read().decode().strip()
+        out[name] = [addr, body]
+    except OSError as exc:
+        out[name] = [None, repr(exc)]
+print(json.dumps(out))
+"""
+
+
+def test_a_pod_reaches_another_through_its_service_name(core, dns_namespace, image_refs):
+    """kube-proxy and CoreDNS: `web`, `web.<ns>.svc.cluster.local` and `kubernetes.default` resolve to their
+    ClusterIPs from another pod, and the Service's port leads to the server pod."""
+    token = uuid.uuid4().hex
+    start_pod(core, dns_namespace, "web", image_refs["toolbox"],
+              f"cd $(mktemp -d) && echo {token} > token && exec python3 -m http.server 8080",
+              labels={"app": "web"}, port=8080)
+    start_pod(core, dns_namespace, "client", image_refs["toolbox"], "exec sleep infinity")
+    service = core.create_namespaced_service(dns_namespace, client.V1Service(
+        metadata=client.V1ObjectMeta(name="web"),
+        spec=client.V1ServiceSpec(selector={"app": "web"},
+                                  ports=[client.V1ServicePort(port=80, target_port=8080)])))
+    wait_ready(core, dns_namespace, "web", "client")
+
+    fqdn = f"web.{dns_namespace}.svc.cluster.local"
+    expected = {"web": [service.spec.cluster_ip, token], fqdn: [service.spec.cluster_ip, token]}
+    api_ip = core.read_namespaced_service("kubernetes", "default").spec.cluster_ip
+    results = {}
+
+    def reached():
+        rc, out, err = run_exec(core, dns_namespace, "client", ["python3", "-c", REACH, "web", fqdn])
+        assert rc == 0, err
+        results.update(json.loads(out))
+        return results == expected
+
+    # kube-proxy and CoreDNS learn of the new Service and its endpoint within seconds.
+    wait_until("the web Service reached by name from the client pod", reached, timeout=60,
+               explain=lambda: f"got {results}, expected {expected}")
+    rc, out, err = run_exec(core, dns_namespace, "client", ["python3", "-c",
+                            "import socket; print(socket.gethostbyname('kubernetes.default'))"])
+    assert (rc, out.decode().strip()) == (0, api_ip), err
+
+
+# Run in a pod: the resolver kubelet gave it, a lookup as applications do it (getaddrinfo, timed), and
+# the same name sent by hand to that resolver to read the answer's rcode (3 = NXDOMAIN).
+LOOKUP_OUTSIDE = """
+import json, random, socket, struct, sys, time
+name = sys.argv[1]
+conf = open("/etc/resolv.conf").read().split()
+server = conf[conf.index("nameserver") + 1]
+start = time.monotonic()
+try:
+    socket.getaddrinfo(name, 80)
+    error = None
+except socket.gaierror as exc:
+    error = exc.errno
+elapsed = time.monotonic() - start
+query_id = random.randrange(65536)
+question = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\\0" + struct.pack("!HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.sendto(struct.pack("!HHHHHH", query_id, 0x0100, 1, 0, 0, 0) + question, (server, 53))
+reply = s.recv(512)
+print(json.dumps({"resolv_conf": conf, "error": error, "elapsed": elapsed,
+                  "id_matches": struct.unpack("!H", reply[:2])[0] == query_id, "rcode": reply[3] & 0xF}))
+"""
+
+
+def _leak_rules(label: str, pod_cidr: str) -> list[list[str]]:
+    """iptables rules that count packets carrying `label` which leave for anywhere but a pod or this machine:
+    sent by a host process (CoreDNS forwarding) or routed from a pod."""
+    match = ["-m", "string", "--algo", "bm", "--string", label, "-m", "comment", "--comment", "sfd-dns-leak"]
+    return [["iptables", "OUTPUT", "!", "-o", "lo", "!", "-d", pod_cidr, *match],
+            ["iptables", "FORWARD", "!", "-d", pod_cidr, *match],
+            ["ip6tables", "OUTPUT", "!", "-o", "lo", *match],
+            ["ip6tables", "FORWARD", *match]]
+
+
+def _packets(rule: list[str]) -> int:
+    table = subprocess.run([rule[0], "-L", rule[1], "-v", "-x", "-n"], capture_output=True, text=True,
+                           check=True, timeout=60).stdout
+    return sum(int(line.split()[0]) for line in table.splitlines() if "sfd-dns-leak" in line)
+
+
+def test_names_outside_the_cluster_do_not_resolve_and_no_query_leaves_the_machine(core, dns_namespace,
+                                                                                  image_refs, cluster_state):
+    """CoreDNS answers NXDOMAIN at once for a name outside cluster.local, and not one packet carrying the name
+    leaves the machine (counted by iptables while the pod looks it up)."""
+    conflist = json.loads((cluster_state / "cni" / "net.d" / "10-statesafe.conflist").read_text())
+    pod_cidr = conflist["plugins"][0]["ipam"]["ranges"][0][0]["subnet"]
+    label = f"sfd{uuid.uuid4().hex}"
+    name = f"{label}.example.org"
+    dns_ip = core.read_namespaced_service("kube-dns", "kube-system").spec.cluster_ip
+    start_pod(core, dns_namespace, "client", image_refs["toolbox"], "exec sleep infinity")
+    wait_ready(core, dns_namespace, "client")
+
+    rules = _leak_rules(label, pod_cidr)
+    for rule in rules:
+        subprocess.run([rule[0], "-I", *rule[1:]], check=True, timeout=60)
+    try:
+        rc, out, err = run_exec(core, dns_namespace, "client", ["python3", "-c", LOOKUP_OUTSIDE, name])
+        assert rc == 0, err
+        leaked = {f"{rule[0]} {rule[1]}": _packets(rule) for rule in rules}
+    finally:
+        for rule in rules:
+            subprocess.run([rule[0], "-D", *rule[1:]], check=True, timeout=60)
+
+    result = json.loads(out)
+    conf = result["resolv_conf"]
+    assert conf[conf.index("nameserver") + 1] == dns_ip
+    assert conf[conf.index("search") + 1] == f"{dns_namespace}.svc.cluster.local"
+    # "Name or service not known": an answer, not EAI_AGAIN (no server answered).
+    assert result["error"] == socket.EAI_NONAME
+    assert result["elapsed"] < 2, result
+    assert (result["id_matches"], result["rcode"]) == (True, 3)
+    assert leaked == {key: 0 for key in leaked}
 
 
 def test_the_local_class_applies_fsgroup_and_deletes_its_volume_with_the_claim(core, namespace, image_refs,
