@@ -264,10 +264,11 @@ def _leak_rules(label: str, pod_cidr: str) -> list[list[str]]:
             ["ip6tables", "FORWARD", *match]]
 
 
-def _packets(rule: list[str]) -> int:
+def _packets(rule: list[str], label: str) -> int:
+    """The packets the rule counted (found by its label: runs side by side each have their own)."""
     table = subprocess.run([rule[0], "-L", rule[1], "-v", "-x", "-n"], capture_output=True, text=True,
                            check=True, timeout=60).stdout
-    return sum(int(line.split()[0]) for line in table.splitlines() if "sfd-dns-leak" in line)
+    return sum(int(line.split()[0]) for line in table.splitlines() if label in line)
 
 
 def test_names_outside_the_cluster_do_not_resolve_and_no_query_leaves_the_machine(core, dns_namespace,
@@ -288,7 +289,7 @@ def test_names_outside_the_cluster_do_not_resolve_and_no_query_leaves_the_machin
     try:
         rc, out, err = run_exec(core, dns_namespace, "client", ["python3", "-c", LOOKUP_OUTSIDE, name])
         assert rc == 0, err
-        leaked = {f"{rule[0]} {rule[1]}": _packets(rule) for rule in rules}
+        leaked = {f"{rule[0]} {rule[1]}": _packets(rule, label) for rule in rules}
     finally:
         for rule in rules:
             subprocess.run([rule[0], "-D", *rule[1:]], check=True, timeout=60)
