@@ -495,14 +495,16 @@ cmd_up() {
   start_etcd
   start_apiserver
   start_controllers
-  start_kube_proxy
   start_containerd
   "$here/images/import.sh" "$containerd_sock" >&2
   start_kubelet
   bootstrap_objects
-  start_coredns
   start_local_provisioner
   wait_for "node $node_name Ready" 180 node_ready
+  # kube-proxy after the node exists: it takes the node's addresses from the Node object and waits
+  # 30 s for them otherwise.
+  start_kube_proxy
+  start_coredns
   wait_for "default service account" 60 "$bin/kubectl" --kubeconfig "$kubeconfig" get serviceaccount default
   ln -sfn "$bin" "$state/bin"
   log "cluster ready in $(( $(date +%s) - t0 ))s"

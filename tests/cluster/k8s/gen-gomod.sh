@@ -43,5 +43,5 @@ cd "$here"
 GOFLAGS=-mod=mod CGO_ENABLED=0 go list -deps \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet \
-  k8s.io/kubernetes/cmd/kubectl go.etcd.io/etcd/server/v3 >/dev/null
+  k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kube-proxy go.etcd.io/etcd/server/v3 >/dev/null
 echo "go.mod and go.sum regenerated for $version"
