@@ -160,7 +160,9 @@ keep_pods_in() {
 }
 
 setup_network() {
-  ip addr show dev lo | grep -q " $node_ip/32" || ip addr add "$node_ip/32" dev lo
+  # Not `ip ... | grep -q`: grep exits at the first match, ip may die of SIGPIPE, and pipefail
+  # would then take the address for missing.
+  grep -q " $node_ip/32" <<<"$(ip addr show dev lo)" || ip addr add "$node_ip/32" dev lo
   # A pod reaching a Service whose endpoint is a pod on the same bridge: the reply is bridged, not
   # routed, and kube-proxy's NAT can only undo its translation if bridged traffic passes iptables.
   local nf=/proc/sys/net/bridge/bridge-nf-call-iptables
@@ -200,7 +202,7 @@ EOF
 teardown_network() {
   iptables -D FORWARD -i "$bridge" ! -o "$bridge" -j DROP 2>/dev/null || true
   ip link show "$bridge" >/dev/null 2>&1 && ip link delete "$bridge" || true
-  ip addr show dev lo | grep -q " $node_ip/32" && ip addr del "$node_ip/32" dev lo || true
+  if grep -q " $node_ip/32" <<<"$(ip addr show dev lo)"; then ip addr del "$node_ip/32" dev lo; fi
 }
 
 # ---------------------------------------------------------------- components
