@@ -170,5 +170,5 @@ def test_a_killed_restore_is_finished_by_running_it_again(archive, kubeconfig, c
     assert again.rc != 0
     message = " ".join(again.failures)
     assert "already has" in message and "StatefulSet/mariadb (data of mariadb)" in message, message
-    assert "unfinished restore" not in message.split("Nothing was changed")[0], message
+    assert "unfinished restore" not in message.partition("Nothing was changed")[0], message
     assert sample(kubeconfig, NS, "fingerprint") == archive["fingerprint"]
