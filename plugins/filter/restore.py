@@ -11,6 +11,7 @@ import yaml
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.statesafe.backup.plugins.module_utils.capture import restore_mark
 from ansible_collections.statesafe.backup.plugins.module_utils.profile import restore
 
 
@@ -44,8 +45,9 @@ def restore_deletion_targets(objects, namespace):
     return restore.deletion_targets(objects, namespace)
 
 
-def restore_definitions(objects, namespace):
-    """Each planned object's archived definition (read from its file in the staging tree), in the target namespace."""
+def restore_definitions(objects, namespace, mark=None):
+    """Each planned object's archived definition (read from its file in the staging tree), in the target namespace,
+    carrying the mark of the archive commit `mark` when given (an unfinished restore's objects, see restore_mark)."""
     definitions = []
     for planned in objects:
         try:
@@ -61,8 +63,14 @@ def restore_definitions(objects, namespace):
                 planned["path"], where)) from None
         if not isinstance(document, dict):
             raise AnsibleFilterError("the archived object {0} is not a mapping".format(planned["path"]))
-        definitions.append(restore.in_namespace(document, namespace))
+        placed = restore.in_namespace(document, namespace)
+        definitions.append(restore_mark.with_mark(placed, mark) if mark else placed)
     return definitions
+
+
+def restore_unmark_patches(objects, namespace):
+    """Merge patches (k8s state=patched definitions) removing the restore's mark from each planned object."""
+    return restore_mark.unmark_patches(objects, namespace)
 
 
 def restore_not_ready(failed_result, namespace):
@@ -74,5 +82,6 @@ class FilterModule(object):
     def filters(self):
         return {"restore_deletion_targets": restore_deletion_targets, "restore_definitions": restore_definitions,
                 "restore_objects": restore_objects, "restore_data_components": restore_data_components,
+                "restore_unmark_patches": restore_unmark_patches,
                 "restore_ready_objects": restore_ready_objects, "restore_not_ready": restore_not_ready,
                 "restore_object_ready": restore_object_ready, "unready_statefulsets": unready_statefulsets}

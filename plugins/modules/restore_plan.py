@@ -23,6 +23,11 @@ description:
     C(statefulset)). Its data is restored when that StatefulSet is absent; when it is present, refused (C(fail)),
     kept (C(skip)) or overwritten (C(update), C(recreate)). A dump without a StatefulSet follows I(policy) and counts
     as present.
+  - "With I(archive_commit), an object that carries the annotation C(statesafe.backup/restoring) with that commit was
+    applied by a restore of the same archive that did not finish (the restore removes the annotation when it is
+    complete): it is the restore's own, applied again (C(update)) whatever its policy, and the data of such a
+    StatefulSet is written again (C(restore)). Objects without the annotation, or with another commit in it, follow
+    the policy."
   - Changes nothing. C(changed) says whether the restore it plans would change the namespace, so that
     C(--check --diff) shows what would be created, updated, recreated and overwritten.
 extends_documentation_fragment:
@@ -99,6 +104,12 @@ options:
     description: "Policy per kind, for example C({Secret: skip, StatefulSet: recreate})."
     type: dict
     default: {}
+  archive_commit:
+    description:
+      - The commit of the archive being restored. Objects whose C(statesafe.backup/restoring) annotation names it are
+        the restore's own (left by an unfinished run of this restore). Without it, every present object follows the
+        policy.
+    type: str
 attributes:
   check_mode:
     description: Runs the same in check mode; it never changes anything.
@@ -141,6 +152,7 @@ EXAMPLES = r"""
     policy_by_kind:
       Secret: skip
       StatefulSet: recreate
+    archive_commit: 3f1c2d4e5b6a7988c0d1e2f3a4b5c6d7e8f90a1b
   register: plan
 """
 
@@ -162,6 +174,13 @@ objects:
     present:
       description: Whether the namespace has it.
       type: bool
+    ours:
+      description: Whether it carries the mark of an unfinished restore of I(archive_commit) (then it is updated).
+      type: bool
+    mark:
+      description: Whose unfinished restore left it, when it carries a C(statesafe.backup/restoring) mark; else null.
+      type: str
+      sample: left by an unfinished restore of another archive, commit 0123456789ab
     action:
       description: C(create), C(skip), C(update), C(recreate) or C(refuse).
       type: str
@@ -184,11 +203,15 @@ data:
     present:
       description: Whether that StatefulSet exists in the namespace.
       type: bool
+    ours:
+      description: Whether that StatefulSet carries the mark of an unfinished restore of I(archive_commit) (then the
+        data is written again).
+      type: bool
     policy:
       description: The policy that applies.
       type: str
     action:
-      description: C(restore) (workload absent), C(overwrite), C(skip) or C(refuse).
+      description: C(restore) (workload absent, or the restore's own), C(overwrite), C(skip) or C(refuse).
       type: str
     files:
       description: Files of the component in the manifest, null without a manifest.
@@ -196,8 +219,16 @@ data:
     bytes:
       description: Bytes of the component in the manifest, null without a manifest.
       type: int
+resumed:
+  description: What an unfinished restore of the same archive left and this one takes over, as C(Kind/name) and
+    C(data of <component>).
+  returned: always
+  type: list
+  elements: str
+  sample: ["StatefulSet/mariadb", "data of mariadb"]
 refused:
-  description: What the policy refuses to overwrite, as C(Kind/name) or C(StatefulSet/<name> (data of <component>)).
+  description: What the policy refuses to overwrite, as C(Kind/name) or C(StatefulSet/<name> (data of <component>)),
+    with whose unfinished restore left it when it carries a mark.
   returned: always
   type: list
   elements: str
@@ -273,6 +304,7 @@ ARGUMENT_SPEC = dict(
     manifest=dict(type="path"),
     policy=dict(type="str", default="fail", choices=list(POLICIES)),
     policy_by_kind=dict(type="dict", default={}),
+    archive_commit=dict(type="str"),
 )
 
 
@@ -322,7 +354,7 @@ def plan_restore(api, params, want_diff):
     artifacts = _read_artifacts(params["manifest"], namespace)
     live, requests = _list_live(api, namespace, params["objects"], params["components"])
     plan = build_plan(params["objects"], archived, live, params["components"], artifacts, params["policy"],
-                      params["policy_by_kind"], want_diff=want_diff)
+                      params["policy_by_kind"], want_diff=want_diff, commit=params["archive_commit"])
     result = dict(changed=plan.pop("would_change"), list_requests=requests, **plan)
     if not want_diff:
         result.pop("diff")

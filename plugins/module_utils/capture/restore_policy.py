@@ -20,6 +20,11 @@ policy of kind ``StatefulSet``. When that StatefulSet is absent the data is rest
 is refused (fail), kept (skip) or overwritten (update, recreate). Data without a workload is
 loaded into a running pod, so it counts as present and follows the default policy.
 
+An object that carries the mark of an unfinished restore of the same archive (``restore_mark``) is the
+restore's own whatever the policy: it is applied again (update) and the data of its StatefulSet is written
+again (restore), so a re-run finishes what a killed run left half done. Objects without that mark, or with the
+mark of another archive, follow the table above.
+
 ``build_plan`` applies this to a whole restore; the diff entries it returns never contain the
 value of a Secret.
 """
@@ -36,6 +41,11 @@ from ansible_collections.statesafe.backup.plugins.module_utils.capture.manifest 
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.capture.manifest_yaml import (
     render_yaml,
+)
+from ansible_collections.statesafe.backup.plugins.module_utils.capture.restore_mark import (
+    MARK_PATH,
+    describe_mark,
+    is_ours,
 )
 
 POLICIES = ("fail", "skip", "update", "recreate")
@@ -70,18 +80,24 @@ def policy_for(kind, policy, policy_by_kind=None):
     return (policy_by_kind or {}).get(kind, policy)
 
 
-def decide(present, policy):
-    """The action for one object: create when absent, else what the policy says."""
+def decide(present, policy, ours=False):
+    """The action for one object: create when absent, update when it is the restore's own (an unfinished run of
+    the same archive applied it), else what the policy says."""
     if policy not in POLICIES:
         raise PolicyError("unknown restore policy {0!r}".format(policy))
-    return _PRESENT_ACTION[policy] if present else "create"
+    if not present:
+        return "create"
+    return "update" if ours else _PRESENT_ACTION[policy]
 
 
-def decide_data(workload_present, policy):
-    """The action for a volume or a dump whose workload is present or absent."""
+def decide_data(workload_present, policy, ours=False):
+    """The action for a volume or a dump whose workload is present or absent: restored when absent or the
+    restore's own (its data may be half written: never skipped because the workload exists), else the policy."""
     if policy not in POLICIES:
         raise PolicyError("unknown restore policy {0!r}".format(policy))
-    return _PRESENT_DATA_ACTION[policy] if workload_present else "restore"
+    if not workload_present or ours:
+        return "restore"
+    return _PRESENT_DATA_ACTION[policy]
 
 
 def object_key(kind, name):
@@ -89,8 +105,9 @@ def object_key(kind, name):
 
 
 def _comparable(obj):
-    """An object as the archive holds it, without namespace, for comparison and display."""
-    return strip_object(obj, strip_namespace=True)
+    """An object as the archive holds it, without namespace and without the restore's mark, for comparison and
+    display."""
+    return strip_object(obj, strip_namespace=True, extra_paths=(MARK_PATH,))
 
 
 def _redacted_pair(before, after):
@@ -121,48 +138,55 @@ def object_diff(key, action, live, archived):
     }
 
 
-def plan_objects(objects, live, policy, policy_by_kind=None):
-    """One entry per archived object: its policy, whether it exists, the action and whether it differs.
+def plan_objects(objects, live, policy, policy_by_kind=None, commit=None):
+    """One entry per archived object: its policy, whether it exists, whether it is the restore's own, the action.
 
-    objects: dicts with kind, name (plus any other keys, kept); live: {"Kind/name": live object}.
+    objects: dicts with kind, name (plus any other keys, kept); live: {"Kind/name": live object}; commit: the
+    archive's commit, whose mark makes a present object the restore's own.
     """
     planned = []
     for obj in objects:
         key = object_key(obj["kind"], obj["name"])
         current = live.get(key)
         kind_policy = policy_for(obj["kind"], policy, policy_by_kind)
-        action = decide(current is not None, kind_policy)
+        ours = is_ours(current, commit)
         entry = dict(obj)
-        entry.update(key=key, policy=kind_policy, present=current is not None, action=action,
+        entry.update(key=key, policy=kind_policy, present=current is not None, ours=ours,
+                     action=decide(current is not None, kind_policy, ours),
+                     mark=describe_mark(current, commit) if current is not None else None,
                      uid=((current or {}).get("metadata") or {}).get("uid"))
         planned.append(entry)
     return planned
 
 
-def plan_data(components, live, policy, policy_by_kind=None):
+def plan_data(components, live, policy, policy_by_kind=None, commit=None):
     """One entry per volume or dump component: the workload's policy and the action on its data.
 
-    components: dicts with name, type and optionally statefulset; live as for plan_objects.
+    components: dicts with name, type and optionally statefulset; live and commit as for plan_objects.
     """
     planned = []
     for component in components:
         workload = component.get("statefulset")
+        ours = False
         if workload:
-            present = object_key(WORKLOAD_KIND, workload) in live
+            current = live.get(object_key(WORKLOAD_KIND, workload))
+            present = current is not None
+            ours = is_ours(current, commit)
             component_policy = policy_for(WORKLOAD_KIND, policy, policy_by_kind)
         else:
             present = True
             component_policy = policy
         entry = dict(component)
         entry.update(workload=object_key(WORKLOAD_KIND, workload) if workload else None, present=present,
-                     policy=component_policy, action=decide_data(present, component_policy))
+                     ours=ours, policy=component_policy, action=decide_data(present, component_policy, ours))
         planned.append(entry)
     return planned
 
 
 def refusals(planned_objects, planned_data):
     """What the policy refuses to overwrite, as the error message names it."""
-    refused = [entry["key"] for entry in planned_objects if entry["action"] == "refuse"]
+    refused = [entry["key"] + (" ({0})".format(entry["mark"]) if entry.get("mark") else "")
+               for entry in planned_objects if entry["action"] == "refuse"]
     for entry in planned_data:
         if entry["action"] == "refuse":
             owner = entry["workload"] or "pod {0}".format(entry.get("pod") or "?")
@@ -181,9 +205,10 @@ def describe(planned_objects, planned_data):
     """One line per object and per data component, for the check-mode report."""
     lines = []
     for entry in planned_objects:
-        note = ""
+        notes = [entry["mark"]] if entry.get("mark") else []
         if entry["action"] == "update" and not entry.get("differs", True):
-            note = " (no difference)"
+            notes.append("no difference")
+        note = " ({0})".format("; ".join(notes)) if notes else ""
         lines.append("{0} {1}{2} [{3}]".format(entry["action"], entry["key"], note, entry["policy"]))
     for entry in planned_data:
         what = "volume {0} (claim {1})".format(entry["name"], entry.get("claim")) if entry["type"] == "volume" \
@@ -193,6 +218,8 @@ def describe(planned_objects, planned_data):
             size = ", {0} files, {1} bytes".format(entry["files"], entry["bytes"]) if entry["type"] == "volume" \
                 else ", {0} bytes".format(entry["bytes"])
         owner = " of {0}".format(entry["workload"]) if entry["workload"] else ""
+        if entry.get("ours"):
+            owner += " (left by an unfinished restore of this archive: written again)"
         lines.append("{0} {1}{2}{3} [{4}]".format(entry["action"], what, owner, size, entry["policy"]))
     return lines
 
@@ -208,7 +235,11 @@ def data_diff(entry):
     size = "{0} bytes".format(entry.get("bytes")) if entry.get("bytes") is not None else "size unknown"
     if entry["type"] == "volume" and entry.get("files") is not None:
         size = "{0} files, {1}".format(entry["files"], size)
-    before = "{0}: current data, overwritten\n".format(target) if entry["action"] == "overwrite" else ""
+    before = ""
+    if entry["action"] == "overwrite":
+        before = "{0}: current data, overwritten\n".format(target)
+    elif entry.get("ours"):
+        before = "{0}: data of an unfinished restore of this archive, written again\n".format(target)
     return {
         "before_header": "{0} {1}".format(entry["type"], entry["name"]),
         "after_header": "{0} {1} (from the archive)".format(entry["type"], entry["name"]),
@@ -230,15 +261,17 @@ def artifact_totals(component, artifacts):
     return len(chosen), sum(int(a.get("size") or 0) for a in chosen)
 
 
-def build_plan(objects, archived, live, components, artifacts, policy, policy_by_kind=None, want_diff=False):
+def build_plan(objects, archived, live, components, artifacts, policy, policy_by_kind=None, want_diff=False,
+               commit=None):
     """The whole restore plan.
 
     objects: archived objects to restore (kind, name, ...); archived: {"Kind/name": archived object};
     live: {"Kind/name": live object} of the namespace (objects' kinds and StatefulSet); components:
-    volume and dump components; artifacts: the manifest's artifact list.
+    volume and dump components; artifacts: the manifest's artifact list; commit: the archive's commit (the
+    mark of an unfinished restore of it makes an object the restore's own).
     """
     check_policies(policy, policy_by_kind)
-    planned_objects = plan_objects(objects, live, policy, policy_by_kind)
+    planned_objects = plan_objects(objects, live, policy, policy_by_kind, commit)
     diffs = []
     for entry in planned_objects:
         current = live.get(entry["key"])
@@ -251,7 +284,7 @@ def build_plan(objects, archived, live, components, artifacts, policy, policy_by
             diff = object_diff(entry["key"], entry["action"], current, wanted)
             if diff:
                 diffs.append(diff)
-    planned_data = plan_data(components, live, policy, policy_by_kind)
+    planned_data = plan_data(components, live, policy, policy_by_kind, commit)
     for entry in planned_data:
         entry["files"], entry["bytes"] = artifact_totals(entry, artifacts)
         if want_diff:
@@ -266,6 +299,8 @@ def build_plan(objects, archived, live, components, artifacts, policy, policy_by
         "refused": refusals(planned_objects, planned_data),
         "counts": {"objects": count_actions(planned_objects), "data": count_actions(planned_data)},
         "lines": describe(planned_objects, planned_data),
+        "resumed": [entry["key"] for entry in planned_objects if entry["ours"]]
+        + ["data of {0}".format(entry["name"]) for entry in planned_data if entry["ours"]],
         "would_change": changes,
         "diff": diffs,
     }

@@ -67,6 +67,17 @@ def test_restore_definitions_read_each_file_into_the_target_namespace(tmp_path):
         restore.restore_definitions([{"path": str(tmp_path / "missing.yaml")}], "new")
 
 
+def test_restore_definitions_carry_the_mark_asked_for_and_unmark_patches_remove_it(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, annotations: {a: b}}\ndata: {k: v}\n")
+    marked = restore.restore_definitions([{"path": str(path)}], "new", "3f1c2d4e")
+    assert marked[0]["metadata"] == {"name": "c", "namespace": "new",
+                                     "annotations": {"a": "b", "statesafe.backup/restoring": "3f1c2d4e"}}
+    assert restore.restore_unmark_patches([{"api_version": "v1", "kind": "ConfigMap", "name": "c"}], "new") == [
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": "c", "namespace": "new", "annotations": {"statesafe.backup/restoring": None}}}]
+
+
 def test_restore_definitions_never_quote_a_broken_file(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("kind: Secret\ndata: {k: s3cr3t-value\n")
