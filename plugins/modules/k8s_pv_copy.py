@@ -91,9 +91,12 @@ options:
     type: bool
     default: true
   helper_image:
-    description: Image of the helper pod used with I(pvc). It needs C(sleep) and the tools listed above.
+    description:
+      - Image of the helper pod used with I(pvc), pulled with C(imagePullPolicy=IfNotPresent). It needs C(sh),
+        C(sleep) and the tools listed above; Debian's C(bookworm-slim) has them all. Point it at a mirror on an
+        air-gapped cluster.
     type: str
-    default: localhost/toolbox:bookworm-1
+    default: docker.io/library/debian:bookworm-slim
   helper_start_timeout:
     description: Seconds to wait for the helper pod to run.
     type: int

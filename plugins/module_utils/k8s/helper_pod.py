@@ -32,7 +32,9 @@ from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     StatesafeError,
 )
 
-DEFAULT_IMAGE = "localhost/toolbox:bookworm-1"
+# A public image with every tool the pod scripts run (docs/helper-pods.md); the test cluster serves the same ref,
+# built from Debian packages (tests/cluster/images/debian-slim).
+DEFAULT_IMAGE = "docker.io/library/debian:bookworm-slim"
 MOUNT_PATH = "/mnt/claim"
 CONTAINER = "helper"
 MANAGED_BY = "statesafe.backup"

@@ -132,10 +132,10 @@ def mirror(tmp_path_factory):
 
 
 class TestRoundTrip:
-    def test_copy_out_runs_as_the_app(self, run_module, kubectl, app, mirror, toolbox_image):
+    def test_copy_out_runs_as_the_app(self, run_module, kubectl, app, mirror):
         local = mirror
-        run = run_module("k8s_pv_copy", {"namespace": app, "pvc": "data-app-0", "local_path": str(local),
-                                         "helper_image": toolbox_image})
+        # The default helper image: docker.io/library/debian:bookworm-slim, which the local cluster serves.
+        run = run_module("k8s_pv_copy", {"namespace": app, "pvc": "data-app-0", "local_path": str(local)})
         assert run.rc == 0, run
         assert run["helper_identity"]["uid"] == UID and run["helper_identity"]["fs_group"] == FS_GROUP
         assert run["helper_identity"]["source"] == "pod app-0, container main"
@@ -143,14 +143,14 @@ class TestRoundTrip:
         assert (local / "app.conf").read_bytes() == b"config\n"
 
     def test_restore_back_with_the_app_stopped_belongs_to_the_app(self, run_module, kubectl, core, apps, app,
-                                                                  toolbox_image, mirror):
+                                                                  mirror):
         assert mirror.is_dir(), "runs after test_copy_out_runs_as_the_app"
         local = str(mirror)
         before = state(kubectl, app, "app-0")
         pod_exec(kubectl, app, "app-0", "echo changed > /data/app.conf; rm -r /data/db/sub; echo x > /data/new")
         scale(apps, core, app, 0)
         run = run_module("k8s_pv_copy", {"namespace": app, "state": "to_pod", "pvc": "data-app-0",
-                                         "local_path": local, "helper_image": toolbox_image})
+                                         "local_path": local})
         assert run.rc == 0, run
         # No pod runs: the identity comes from the StatefulSet's template.
         assert run["helper_identity"]["source"] == "StatefulSet app (pod template), container main"
