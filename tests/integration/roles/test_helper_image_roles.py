@@ -126,3 +126,23 @@ def test_restore_with_the_default_image_gives_the_files_to_the_app(rns, core, ap
     state = pod_exec(kubectl, rns, "app-0", STATE).stdout.decode().splitlines()
     assert state == [f"d {UID} d", f"f {UID} d/f", f"f {UID} g"], state
     assert pod_exec(kubectl, rns, "app-0", "cat /data/g /data/d/f").stdout == b"two\none\n"
+
+
+def test_schedule_passes_its_helper_image_to_every_run(core, kubeconfig, tmp_path):
+    """The CronJob's playbook variables carry schedule_helper_image as backup_helper_image (none by default)."""
+    namespace = f"sfh-schedule-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": namespace}})
+    mirror = "mirror.example:5000/library/debian:bookworm-slim"
+    try:
+        options = {"schedule_image": "localhost/runner:unused", "schedule_suspend": True,
+                   "schedule_volume_size": "64Mi", "schedule_name": "hp"}
+        plain = playbook("schedule.yml", kubeconfig, tmp_path, namespace, timeout=300, **options)
+        assert plain.rc == 0, plain.failures or plain.output[-3000:]
+        assert "helper_image" not in core.read_namespaced_config_map("hp", namespace).data["vars.yml"]
+        mirrored = playbook("schedule.yml", kubeconfig, tmp_path, namespace, timeout=300,
+                            schedule_helper_image=mirror, **options)
+        assert mirrored.rc == 0, mirrored.failures or mirrored.output[-3000:]
+        vars_file = core.read_namespaced_config_map("hp", namespace).data["vars.yml"]
+        assert f"backup_helper_image: {mirror}" in vars_file, vars_file
+    finally:
+        core.delete_namespace(namespace, grace_period_seconds=0)
