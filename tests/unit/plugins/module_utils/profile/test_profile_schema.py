@@ -81,8 +81,9 @@ def test_top_level_problems(profile, problem):
     (lambda p: p["components"][2].update(helper_image="debian bookworm"),
      "components[2].helper_image: 'debian bookworm' is not an image reference"),
     (lambda p: p["components"][2].update(helper_image=""), "components[2].helper_image: must be a non-empty string, got ''"),
-    (lambda p: p["components"][1].update(helper_image="x"), "components[1].helper_image: unknown key for type dump (expected one of name, type, pod, command, restore_command, "
-     "container, extension, trailer, timeout, statefulset, revision)"),
+    (lambda p: p["components"][1].update(helper_image="x"),
+     "components[1].helper_image: unknown key for type dump (expected one of name, type, pod, command, "
+     "restore_command, container, extension, trailer, timeout, statefulset, revision)"),
     (lambda p: p["components"][2].update(revision={"command": "x"}),
      "components[2].revision.pod: required for type volume (the component names no pod)"),
     (lambda p: p["components"][1].update(revision={"command": "x", "every": 1}),
