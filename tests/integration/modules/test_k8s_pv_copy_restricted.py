@@ -12,7 +12,6 @@ import time
 import uuid
 
 import pytest
-from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from cluster_helpers import exists, wait_until
@@ -160,8 +159,8 @@ class TestRoundTrip:
         after = state(kubectl, app, "app-0")
         assert [line.split(" ", 3)[3] for line in after] == [line.split(" ", 3)[3] for line in before]
         owners = {tuple(line.split(" ")[1:3]) for line in after}
-        assert {uid for uid, _ in owners} == {str(UID)}, after
-        assert {gid for _, gid in owners} <= {str(GID), str(FS_GROUP)}, after
+        assert {owner[0] for owner in owners} == {str(UID)}, after
+        assert {owner[1] for owner in owners} <= {str(GID), str(FS_GROUP)}, after
 
 
 def test_unreadable_file_of_another_uid_fails_naming_it(run_module, core, kubectl, rns, toolbox_image,

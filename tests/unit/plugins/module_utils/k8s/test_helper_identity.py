@@ -117,7 +117,7 @@ def test_security_contexts_pass_restricted():
     assert container_sc["capabilities"] == {"drop": ["ALL"]}
     assert container_sc["runAsNonRoot"] is True
     assert container_sc["seccompProfile"] == {"type": "RuntimeDefault"}
-    only_uid, _ = hi.security_contexts(hi.Identity(uid=7))
+    only_uid = hi.security_contexts(hi.Identity(uid=7))[0]
     assert "runAsGroup" not in only_uid and "fsGroup" not in only_uid
 
 
