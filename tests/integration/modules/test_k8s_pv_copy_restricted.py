@@ -226,3 +226,24 @@ def test_image_that_cannot_be_pulled_fails_fast_and_leaves_no_pod(run_module, co
     assert "ErrImagePull" in run.msg or "ImagePullBackOff" in run.msg, run.msg
     assert elapsed < 90, elapsed
     assert helper_pods(core, app) == []
+
+
+def test_openshift_uid_range_gives_the_uid_when_none_is_declared(run_module, core, kubectl, tmp_path):
+    """As on OpenShift: nothing declares a uid, the namespace's uid range does; restricted is enforced too."""
+    name = f"sfh-ocp-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {
+        "name": name,
+        "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+        "annotations": {"openshift.io/sa.scc.uid-range": "1000700000/10000",
+                        "openshift.io/sa.scc.supplemental-groups": "1000700000/10000"}}})
+    try:
+        wait_until(f"default ServiceAccount in {name}",
+                   lambda: exists(lambda: core.read_namespaced_service_account("default", name)), timeout=60)
+        make_claim(core, name, "data", "local")
+        run = run_module("k8s_pv_copy", {"namespace": name, "pvc": "data", "local_path": str(tmp_path / "m")})
+        assert run.rc == 0, run
+        assert run["helper_identity"]["uid"] == 1000700000 and run["helper_identity"]["fs_group"] == 1000700000
+        assert run["helper_identity"]["uid_origin"] == "namespace annotation openshift.io/sa.scc.uid-range"
+        assert helper_pods(core, name) == []
+    finally:
+        core.delete_namespace(name, grace_period_seconds=0)
