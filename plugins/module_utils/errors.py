@@ -169,6 +169,10 @@ class HelperPodError(StatesafeError):
     """The helper pod that mounts a claim could not be created, started or removed."""
 
 
+class UnreadableFiles(StatesafeError):
+    """The user a copy runs as cannot read some files of the tree; nothing is skipped silently."""
+
+
 class RolloutNotDone(StatesafeError):
     """Restarted workloads did not finish their rollout in time."""
 

@@ -32,6 +32,15 @@ description:
     and are listed in RV(ignored).
   - The commands run in the container need GNU C(find), C(tar), C(sort), C(head), C(xargs) and C(sha256sum), as the
     helper image has. Copy through I(pvc) when an application image lacks them.
+  - The helper pod runs as the user, group, fsGroup and supplemental groups of the pods that mount the claim (else of
+    the pod template of a StatefulSet, Deployment or DaemonSet that would), a container's securityContext overriding
+    its pod's; with no uid declared, the first uid of the namespace's C(openshift.io/sa.scc.uid-range) annotation.
+    A non-root helper passes PodSecurity C(restricted) (C(runAsNonRoot), no privilege escalation, all capabilities
+    dropped, C(seccompProfile=RuntimeDefault)). A root or unknown user keeps a root helper, except in a namespace
+    labelled C(pod-security.kubernetes.io/enforce=restricted), where the copy fails explaining why.
+  - Before copying from the pod, files and directories the user running there cannot read fail the copy, named with
+    owner and mode (none is skipped silently); C(lost+found) at the top of the tree is never listed, copied or
+    replaced; a non-root helper restores without changing owners (C(tar --no-same-owner)).
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 options:
@@ -82,9 +91,12 @@ options:
     type: bool
     default: true
   helper_image:
-    description: Image of the helper pod used with I(pvc). It needs C(sleep) and the tools listed above.
+    description:
+      - Image of the helper pod used with I(pvc), pulled with C(imagePullPolicy=IfNotPresent). It needs C(sh),
+        C(sleep) and the tools listed above; Debian's C(bookworm-slim) has them all. Point it at a mirror on an
+        air-gapped cluster.
     type: str
-    default: localhost/toolbox:bookworm-1
+    default: docker.io/library/debian:bookworm-slim
   helper_start_timeout:
     description: Seconds to wait for the helper pod to run.
     type: int
@@ -112,7 +124,8 @@ notes:
   - Locally, set-id and sticky bits are not recreated and directories keep owner C(rwx) so the mirror can be updated.
   - Symbolic links are mirrored as links; a link whose target is absolute or leaves the tree fails the copy.
   - Requires C(get) and C(list) on pods, C(create) on C(pods/exec), and with I(pvc) C(get) on persistentvolumeclaims
-    and C(create)/C(delete) on pods.
+    and C(create)/C(delete) on pods; C(get) on the namespace and C(list) on statefulsets, deployments and
+    daemonsets are used when granted (to read the namespace's labels and annotations and the workloads' templates).
   - With C(from_pod), when GNU tar is installed on the machine running the module, it creates the received files
     (after this module checked and re-encoded every member); without it a Python writer does, about three times
     slower on trees of many small files.
@@ -240,6 +253,19 @@ helper_node:
   description: Node the helper pod ran on; null when the claim had no user and the scheduler chose.
   returned: when I(pvc) is used outside check mode
   type: str
+helper_identity:
+  description:
+    - Who the helper pod ran as, and where that was read (C(source), e.g. C(pod app-0, container db));
+      C(uid_origin) says C(declared) or the namespace annotation it came from. A null C(uid) is the image's user.
+  returned: when I(pvc) is used outside check mode
+  type: dict
+  sample:
+    uid: 1000
+    gid: 1000
+    fs_group: 2000
+    supplemental_groups: []
+    source: pod app-0, container main
+    uid_origin: declared
 error_location:
   description: On failure, the namespace, pod, container and path the error is about.
   returned: failure

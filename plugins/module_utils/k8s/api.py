@@ -187,3 +187,16 @@ class KubeApi(object):
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": grace_period_seconds}
         return self.request("DELETE", "/api/v1/namespaces/{0}/pods/{1}".format(namespace, name), body=body,
                             location=dict(namespace=namespace, pod=name))
+
+    def get_namespace(self, name):
+        return self.request("GET", "/api/v1/namespaces/{0}".format(name), location=dict(namespace=name))
+
+    def list_apps(self, namespace, plural):
+        """statefulsets, deployments or daemonsets of a namespace (apps/v1)."""
+        answer = self.request("GET", "/apis/apps/v1/namespaces/{0}/{1}".format(namespace, plural),
+                              location=dict(namespace=namespace))
+        kind = {"statefulsets": "StatefulSet", "deployments": "Deployment", "daemonsets": "DaemonSet"}[plural]
+        items = answer.get("items") or []
+        for item in items:
+            item.setdefault("kind", kind)
+        return items

@@ -18,13 +18,23 @@ import re
 import time
 
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s import pods as pod_utils
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.helper_identity import (
+    Identity,
+    check_allowed,
+    claim_identity,
+    enforces_restricted,
+    security_contexts,
+)
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
+    ApiError,
     HelperPodError,
     ObjectNotFound,
     StatesafeError,
 )
 
-DEFAULT_IMAGE = "localhost/toolbox:bookworm-1"
+# A public image with every tool the pod scripts run (docs/helper-pods.md); the test cluster serves the same ref,
+# built from Debian packages (tests/cluster/images/debian-slim).
+DEFAULT_IMAGE = "docker.io/library/debian:bookworm-slim"
 MOUNT_PATH = "/mnt/claim"
 CONTAINER = "helper"
 MANAGED_BY = "statesafe.backup"
@@ -39,8 +49,12 @@ def helper_name(claim, suffix):
     return "statesafe-copy-{0}-{1}".format(base, suffix)
 
 
-def helper_manifest(name, claim, image, read_only, lifetime, node=None):
-    """The helper Pod object: one container sleeping `lifetime` seconds with the claim mounted."""
+def helper_manifest(name, claim, image, read_only, lifetime, node=None, identity=None):
+    """The helper Pod object: one container sleeping `lifetime` seconds with the claim mounted.
+
+    identity: helper_identity.Identity to run as; a non-root one gets a securityContext that passes
+    PodSecurity `restricted`.
+    """
     label_claim = re.sub(r"[^A-Za-z0-9_.-]", "-", claim)[:63].strip("-_.") or "claim"
     spec = {
         "restartPolicy": "Never",
@@ -61,6 +75,10 @@ def helper_manifest(name, claim, image, read_only, lifetime, node=None):
     }
     if node:
         spec["nodeName"] = node
+    pod_sc, container_sc = security_contexts(identity or Identity())
+    if pod_sc:
+        spec["securityContext"] = pod_sc
+        spec["containers"][0]["securityContext"] = container_sc
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -134,6 +152,7 @@ class HelperPod(object):
         self.name = None
         self.node = None
         self.warnings = []
+        self.identity = None
 
     def __enter__(self):
         location = dict(namespace=self.namespace, kind="PersistentVolumeClaim", name=self.claim)
@@ -143,15 +162,39 @@ class HelperPod(object):
             raise ObjectNotFound("claim {0} not found".format(self.claim), **location) from exc
         users = pod_utils.claim_users(self.api.list_pods(self.namespace), self.claim)
         self.node = placement(claim_obj, users)
+        namespace_obj = self._optional(lambda: self.api.get_namespace(self.namespace), {})
+        workloads = []
+        if not users:
+            for plural in ("statefulsets", "deployments", "daemonsets"):
+                workloads.extend(self._optional(lambda: self.api.list_apps(self.namespace, plural), []))
+        self.identity = claim_identity(users, workloads, self.claim, namespace_obj)
+        check_allowed(self.identity, self.namespace, self.claim, enforces_restricted(namespace_obj))
         self.name = helper_name(self.claim, os.urandom(3).hex())
-        body = helper_manifest(self.name, self.claim, self.image, self.read_only, self.lifetime, self.node)
-        self.api.create_pod(self.namespace, body)
+        body = helper_manifest(self.name, self.claim, self.image, self.read_only, self.lifetime, self.node,
+                               self.identity)
+        try:
+            self.api.create_pod(self.namespace, body)
+        except ApiError as exc:
+            if "PodSecurity" not in exc.message:
+                raise
+            raise HelperPodError("{0}; the helper ran as {1}{2}".format(
+                exc.message, self.identity.describe(),
+                " read from " + self.identity.source if self.identity.source else " (no pod uses the claim)"),
+                namespace=self.namespace, pod=self.name) from exc
         try:
             self._wait_running()
         except BaseException:
             self._delete()
             raise
         return self
+
+    @staticmethod
+    def _optional(read, default):
+        """What read() returns, or default when the API refuses it (a Role without that right)."""
+        try:
+            return read()
+        except (ApiError, ObjectNotFound):
+            return default
 
     def _wait_running(self):
         deadline = time.monotonic() + self.start_timeout

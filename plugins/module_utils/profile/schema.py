@@ -18,6 +18,8 @@ NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
 # Component names become file names (dumps/<name>.<extension>) and step names.
 COMPONENT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 COMPONENT_TYPES = ("resources", "dump", "volume")
+# An image reference as a pod spec takes it: [registry/]path[:tag][@sha256:digest], no spaces.
+IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._:/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
 RESTORE_PHASES = ("early", "last")
 ON_ERROR = ("fail", "continue")
 
@@ -27,7 +29,7 @@ COMPONENT_KEYS = {
     "resources": (("resources",), ("restore_phase", "ready")),
     "dump": (("pod", "command", "restore_command"),
              ("container", "extension", "trailer", "timeout", "statefulset", "revision")),
-    "volume": (("claim", "statefulset"), ("path", "exclude", "timeout", "revision")),
+    "volume": (("claim", "statefulset"), ("path", "exclude", "timeout", "revision", "helper_image")),
 }
 SELECTION_KEYS = ("kind", "api_version", "names", "label_selectors", "optional", "references")
 REFERENCE_KEYS = ("kind", "api_version", "paths", "field_names", "optional")
@@ -212,6 +214,8 @@ def _component(check, path, component):
             check.error(path + ".path", "must stay inside the claim (no '..'), got {0!r}".format(component["path"]))
     if ctype == "volume" and "exclude" in component:
         check.string_list(path + ".exclude", component["exclude"])
+    if ctype == "volume" and "helper_image" in component:
+        check.string(path + ".helper_image", component["helper_image"], IMAGE_REF, "an image reference")
     if ctype in ("dump", "volume") and component.get("revision") is not None:
         _revision(check, path + ".revision", component["revision"], component)
 

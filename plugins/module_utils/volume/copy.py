@@ -50,6 +50,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils.volume.send impor
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.volume.target import (
     Target,
+    check_readable,
     remote_listing,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s.helper_pod import (
@@ -101,7 +102,7 @@ class K8SCopy(object):
     """
 
     def __init__(self, k8s_client, target, local_root, excludes=(), check_mode=False, timeout=None,
-                 preserve_owner=False):
+                 preserve_owner=False, reader=None):
         self.k8s_client = k8s_client
         self.target = target
         self.local_root = local_root
@@ -109,13 +110,15 @@ class K8SCopy(object):
         self.check_mode = check_mode
         self.timeout = timeout
         self.preserve_owner = preserve_owner
+        self.reader = reader  # who runs in the pod, for messages ("uid 1000, gid 1000 read from pod app-0")
 
     def run(self):
         """The copy's result (copy_summary)."""
         raise NotImplementedError
 
     def remote_listing(self, missing_ok=False):
-        return remote_listing(self.k8s_client, self.target, self.timeout, missing_ok=missing_ok)
+        return remote_listing(self.k8s_client, self.target, self.timeout, missing_ok=missing_ok,
+                              excluded=mirror.exclusion_matcher(self.excludes))
 
 
 class K8SCopyFromPod(K8SCopy):
@@ -141,6 +144,8 @@ class K8SCopyFromPod(K8SCopy):
         """One pass: list, plan, fetch what differs, verify, apply. changed_retries: passes before this one."""
         target, local_root = self.target, self.local_root
         excluded = mirror.exclusion_matcher(self.excludes)
+        # Read-only, so also in check mode: a copy that would skip or trip over unreadable files fails naming them.
+        check_readable(self.k8s_client, target, self.timeout, excluded, self.reader)
         source = mirror.filter_listing(self.remote_listing(), excluded)
         if os.path.lexists(local_root) and not os.path.isdir(local_root):
             raise InvalidInput("local_path exists and is not a directory", path=local_root)
@@ -238,9 +243,9 @@ def run(k8s_client, api, params, check_mode):
 
     direction = K8SCopyFromPod if from_pod else K8SCopyToPod
 
-    def copy(target):
+    def copy(target, preserve_owner=params["preserve_owner"], reader=None):
         return direction(k8s_client, target, local_root, excludes=params["exclude"], check_mode=check_mode,
-                         timeout=timeout, preserve_owner=params["preserve_owner"]).run()
+                         timeout=timeout, preserve_owner=preserve_owner, reader=reader).run()
 
     if params.get("pod"):
         if not params["remote_path"].startswith("/"):
@@ -256,11 +261,17 @@ def run(k8s_client, api, params, check_mode):
                        lifetime=timeout + 300, start_timeout=params["helper_start_timeout"])
     try:
         with helper:
-            result = copy(Target(namespace, helper.name, HELPER_CONTAINER, claim_root(params["remote_path"])))
+            identity = helper.identity
+            # A non-root helper cannot chown: restored files belong to it, the application's user.
+            preserve = params["preserve_owner"] and (from_pod or identity.root)
+            reader = "{0}{1}".format(identity.describe(), " read from " + identity.source if identity.source else "")
+            result = copy(Target(namespace, helper.name, HELPER_CONTAINER, claim_root(params["remote_path"])),
+                          preserve_owner=preserve, reader=reader)
     except StatesafeError as exc:
         if helper.warnings:
             exc.message = "{0}; also: {1}".format(exc.message, "; ".join(helper.warnings))
         raise
     result["helper_pod"] = helper.name
     result["helper_node"] = helper.node
+    result["helper_identity"] = helper.identity.as_dict()
     return result

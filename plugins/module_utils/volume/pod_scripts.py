@@ -36,7 +36,16 @@ if [ ! -d "$root" ]; then echo "not a directory: $root" >&2; exit 4; fi
 cd -- "$root" || exit 5
 """
 
-LIST = _CHECK_ROOT + "exec find . -mindepth 1 -printf '" + FIND_FORMAT + "'\n"
+# lost+found at the top of the tree is the filesystem's (root-only, mode 0700): never listed, copied or
+# replaced, so a non-root helper can copy a volume that has one.
+LIST = _CHECK_ROOT + "exec find . -mindepth 1 -path ./lost+found -prune -o -printf '" + FIND_FORMAT + "'\n"
+
+# Files and directories the running user cannot read (NUL-separated), checked before a copy from the
+# pod so that a non-root helper fails naming all of them instead of tar failing on the first.
+UNREADABLE = _CHECK_ROOT + (
+    "exec find . -mindepth 1 -path ./lost+found -prune -o \\( -type f -o -type d \\)"
+    " \\( ! -readable -o -type d ! -executable \\) -printf '%P\\0%U\\0%m\\0'\n"
+)
 
 # The file list arrives on stdin as NUL-separated relative names, exactly $2
 # bytes (so no stdin EOF is needed, which the v4 protocol cannot signal).
@@ -90,7 +99,7 @@ rm -f -- "$stage/.statesafe-manifest"
 rollback() {
   for e in "$target"/* "$target"/.[!.]* "$target"/..?*; do
     [ -e "$e" ] || [ -L "$e" ] || continue
-    case "${e##*/}" in .statesafe-incoming-$id|.statesafe-old-$id|.statesafe-errors-$id) continue;; esac
+    case "${e##*/}" in .statesafe-incoming-$id|.statesafe-old-$id|.statesafe-errors-$id|lost+found) continue;; esac
     mv -f -- "$e" "$stage/" || true
   done
   for e in "$old"/* "$old"/.[!.]* "$old"/..?*; do
@@ -106,7 +115,7 @@ swapping=yes
 mkdir -- "$old" || { swapping=; exit 8; }
 for e in "$target"/* "$target"/.[!.]* "$target"/..?*; do
   [ -e "$e" ] || [ -L "$e" ] || continue
-  case "${e##*/}" in .statesafe-incoming-$id|.statesafe-old-$id|.statesafe-errors-$id) continue;; esac
+  case "${e##*/}" in .statesafe-incoming-$id|.statesafe-old-$id|.statesafe-errors-$id|lost+found) continue;; esac
   mv -f -- "$e" "$old/" || rollback
 done
 for e in "$stage"/* "$stage"/.[!.]* "$stage"/..?*; do

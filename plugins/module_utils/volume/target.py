@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import posixpath
+import re
 
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import mirror
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import pod_scripts as scripts
@@ -17,6 +18,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     InvalidInput,
     ObjectNotFound,
     StreamError,
+    UnreadableFiles,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s.exec_session import (
     ExecSession,
@@ -82,17 +84,72 @@ def read_all(session, target, limit):
         parts.append(data)
 
 
-def remote_listing(k8s_client, target, timeout, missing_ok=False):
+_DENIED = re.compile(r"^find: ['\u2018`]\./(.*)['\u2019]: Permission denied$")
+
+
+def only_excluded_denied(stderr_text, excluded):
+    """True when every line of find's errors says it could not enter a directory the copy excludes."""
+    lines = [line for line in stderr_text.splitlines() if line.strip()]
+    if not lines or excluded is None:
+        return False
+    for line in lines:
+        match = _DENIED.match(line)
+        if not (match and excluded(match.group(1))):
+            return False
+    return True
+
+
+def remote_listing(k8s_client, target, timeout, missing_ok=False, excluded=None):
     status, out, stderr = run_capture(k8s_client, target, scripts.LIST, (), timeout=timeout)
-    if status.rc == scripts.RC_NO_SUCH_PATH:
+    rc = status.rc
+    if rc == 1 and only_excluded_denied(stderr.getvalue().decode("utf-8", "replace"), excluded):
+        rc = 0  # the directories find could not enter are left out anyway
+    if rc == scripts.RC_NO_SUCH_PATH:
         if missing_ok:
             return {}
         raise ObjectNotFound("remote path does not exist", **target.location())
-    if status.rc == scripts.RC_NOT_A_DIRECTORY:
+    if rc == scripts.RC_NOT_A_DIRECTORY:
         raise InvalidInput("remote path is not a directory", **target.location())
-    if status.rc != 0:
+    if rc != 0:
         raise exec_failure(target, "listing", status, stderr, TOOLS_HINT)
     try:
         return mirror.parse_find_listing(out)
     except StreamError as exc:
         raise StreamError(exc.message, **target.location()) from exc
+
+
+UNREADABLE_REPORT_LIMIT = 20
+
+
+def parse_unreadable(data):
+    """[(relpath, uid, octal mode)] from the UNREADABLE script's NUL-separated output."""
+    fields = data.split(b"\x00")
+    if fields and fields[-1] == b"":
+        fields.pop()
+    entries = []
+    for start in range(0, len(fields) - len(fields) % 3, 3):
+        path, uid, mode = fields[start:start + 3]
+        entries.append((mirror.decode_name(path), uid.decode("ascii", "replace"), mode.decode("ascii", "replace")))
+    return entries
+
+
+def unreadable_message(entries, reader=None):
+    """The error text naming (at most UNREADABLE_REPORT_LIMIT of) the files the copy cannot read."""
+    shown = ", ".join("{0} (uid {1}, mode {2})".format(p, u, m) for p, u, m in entries[:UNREADABLE_REPORT_LIMIT])
+    more = " and {0} more".format(len(entries) - UNREADABLE_REPORT_LIMIT) if len(entries) > UNREADABLE_REPORT_LIMIT else ""
+    return ("{0} file(s) or directories cannot be read by the copy{1}: {2}{3}; nothing was copied. Make them readable "
+            "by the application's user or group (or fsGroup), or leave them out with exclude".format(
+                len(entries), " running as " + reader if reader else "", shown, more))
+
+
+def check_readable(k8s_client, target, timeout, excluded=None, reader=None):
+    """Raise UnreadableFiles naming what the user running in the pod cannot read (excluded paths aside)."""
+    status, out, stderr = run_capture(k8s_client, target, scripts.UNREADABLE, (), timeout=timeout)
+    entries = [e for e in parse_unreadable(out) if not (excluded and excluded(e[0]))]
+    if entries:
+        raise UnreadableFiles(unreadable_message(entries, reader), **target.location())
+    # find exits 1 when it could not enter a directory; such a directory is reported above unless excluded.
+    if status.rc not in (0, 1) or (status.rc == 1 and not out):
+        if status.rc in (scripts.RC_NO_SUCH_PATH, scripts.RC_NOT_A_DIRECTORY):
+            return
+        raise exec_failure(target, "readability check", status, stderr, TOOLS_HINT)

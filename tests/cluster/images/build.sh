@@ -164,13 +164,15 @@ list_images() {
 
 # Recipe variables (see README.md); reset so nothing leaks between images.
 load_recipe() {
-  TAG="" PACKAGES=() FILES=() ENTRYPOINT=() CMD=() ENV=() WORKDIR=/ USER_NAME=""
+  TAG="" REF="" PACKAGES=() FILES=() ENTRYPOINT=() CMD=() ENV=() WORKDIR=/ USER_NAME=""
   PORTS=() KEEP=() STUBS=()
   # shellcheck source=/dev/null
   . "$here/$1/recipe"
   [[ $TAG =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "$1: bad TAG '$TAG'"
   [ "$TAG" != latest ] || die "$1: ':latest' makes kubelet try to pull; pick a real tag"
-  ref=localhost/$1:$TAG
+  # REF: a full reference, for an image that stands in for a public one under its own name.
+  ref=${REF:-localhost/$1:$TAG}
+  [[ $ref == *":$TAG" ]] || die "$1: REF '$REF' must end with :$TAG"
   key=$(short_hash "$here/base/recipe" "$here/base/setup.sh" "$here/build.sh" \
     "$here/oci.py" "$here/$1")
   archive=$cache/$1/$TAG-$key.oci.tar

@@ -78,6 +78,12 @@ def test_top_level_problems(profile, problem):
     (lambda p: p["components"][2].update(path="/data/../.."),
      "components[2].path: must stay inside the claim (no '..'), got '/data/../..'"),
     (lambda p: p["components"][2].update(exclude="tmp"), "components[2].exclude: must be a list of strings, got a string"),
+    (lambda p: p["components"][2].update(helper_image="debian bookworm"),
+     "components[2].helper_image: 'debian bookworm' is not an image reference"),
+    (lambda p: p["components"][2].update(helper_image=""), "components[2].helper_image: must be a non-empty string, got ''"),
+    (lambda p: p["components"][1].update(helper_image="x"),
+     "components[1].helper_image: unknown key for type dump (expected one of name, type, pod, command, "
+     "restore_command, container, extension, trailer, timeout, statefulset, revision)"),
     (lambda p: p["components"][2].update(revision={"command": "x"}),
      "components[2].revision.pod: required for type volume (the component names no pod)"),
     (lambda p: p["components"][1].update(revision={"command": "x", "every": 1}),
@@ -143,3 +149,12 @@ def test_validate_does_not_change_the_profile():
     before = copy.deepcopy(profile)
     validate(profile)
     assert profile == before
+
+
+@pytest.mark.parametrize("image", ["docker.io/library/debian:bookworm-slim", "debian:bookworm-slim",
+                                   "mirror.example:5000/debian/debian:bookworm-slim",
+                                   "localhost/toolbox:bookworm-1", "registry.example/debian@sha256:" + "a" * 64])
+def test_a_volume_may_name_its_helper_image(image):
+    profile = minimal()
+    profile["components"][2]["helper_image"] = image
+    assert validate(profile) == []

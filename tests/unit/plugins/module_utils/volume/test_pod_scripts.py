@@ -233,3 +233,86 @@ class TestReceiveScript:
         sent = run(scripts.SEND_TAR, src, len(names), stdin=names)
         with pytest.raises(StreamError):
             copy_receive.receive(io.BytesIO(sent.stdout[:150000]), ["db/ibdata1", "top.cnf"], str(tmp_path))
+
+
+class TestNonRootHelper:
+    """lost+found and unreadable files, as a helper running as the application's uid meets them."""
+
+    def test_listing_and_check_leave_the_top_lost_and_found_alone(self, tmp_path):
+        src = tmp_path / "vol"
+        (src / "lost+found").mkdir(parents=True)
+        (src / "lost+found" / "#123").write_bytes(b"x")
+        (src / "sub" / "lost+found").mkdir(parents=True)  # only the top one is the filesystem's
+        (src / "a").write_bytes(b"a")
+        listing = mirror.parse_find_listing(run(scripts.LIST, str(src)).stdout)
+        assert sorted(listing) == ["a", "sub", "sub/lost+found"]
+
+    @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+    def test_unreadable_names_what_another_uid_cannot_read(self):
+        from ansible_collections.statesafe.backup.plugins.module_utils.volume import target
+        import pathlib
+        import tempfile
+        top = tempfile.mkdtemp(dir="/tmp")  # pytest's tmp_path is private to root: uid 4321 must reach it
+        src = pathlib.Path(top) / "vol"
+        try:
+            self._check_unreadable(target, src, pathlib.Path(top))
+        finally:
+            shutil.rmtree(top)
+
+    def _check_unreadable(self, target, src, tmp_path):
+        (src / "lost+found").mkdir(parents=True, mode=0o700)
+        (src / "ok").write_bytes(b"ok")
+        (src / "secret").write_bytes(b"s")
+        os.chmod(src / "secret", 0o600)
+        (src / "closed").mkdir(mode=0o700)
+        (src / "closed" / "inside").write_bytes(b"i")
+        for path in (src, src / "ok"):
+            os.chmod(path, 0o755)
+        os.chmod(tmp_path, 0o755)
+        argv = ["setpriv", "--reuid", "4321", "--regid", "4321", "--clear-groups"] + scripts.command(
+            scripts.UNREADABLE, str(src))
+        done = subprocess.run(argv, capture_output=True, check=False, timeout=60)
+        entries = target.parse_unreadable(done.stdout)
+        assert sorted(entries) == [("closed", "0", "700"), ("secret", "0", "600")]
+        message = target.unreadable_message(entries, "uid 4321")
+        assert "2 file(s) or directories cannot be read by the copy running as uid 4321" in message
+        assert "secret (uid 0, mode 600)" in message and "closed (uid 0, mode 700)" in message
+        as_root = run(scripts.UNREADABLE, str(src))
+        assert as_root.returncode == 0 and as_root.stdout == b""
+
+    def test_unreadable_message_is_bounded(self):
+        from ansible_collections.statesafe.backup.plugins.module_utils.volume import target
+        entries = [("f{0}".format(i), "0", "600") for i in range(25)]
+        message = target.unreadable_message(entries)
+        assert "25 file(s)" in message and "f19 (uid 0" in message and "f20 (" not in message
+        assert "and 5 more" in message
+
+    def test_restore_swap_leaves_the_top_lost_and_found(self, tmp_path):
+        dest = tmp_path / "dest"
+        (dest / "lost+found").mkdir(parents=True)
+        (dest / "lost+found" / "keep").write_bytes(b"k")
+        (dest / "old").write_bytes(b"old")
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "new").write_bytes(b"new")
+        listing = mirror.scan_local(str(src))
+        buf = io.BytesIO()
+        copy_send.build_tar(buf, str(src), listing)
+        done = run(scripts.RECEIVE_TAR, str(dest), "abcd", "no", stdin=buf.getvalue())
+        assert done.returncode == 0, done.stderr
+        assert sorted(os.listdir(dest)) == ["lost+found", "new"]
+        assert (dest / "lost+found" / "keep").read_bytes() == b"k"
+
+
+@pytest.mark.parametrize("stderr, expected", [
+    ("find: './private': Permission denied\n", True),
+    ("find: \u2018./private/sub\u2019: Permission denied\n", True),
+    ("find: './other': Permission denied\n", False),
+    ("find: './private': Permission denied\nfind: './other': Permission denied\n", False),
+    ("find: './private': Input/output error\n", False),
+    ("", False),
+])
+def test_only_excluded_directories_denied(stderr, expected):
+    from ansible_collections.statesafe.backup.plugins.module_utils.volume import target
+    assert target.only_excluded_denied(stderr, mirror.exclusion_matcher(["private"])) is expected
+    assert target.only_excluded_denied(stderr, None) is False
