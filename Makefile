@@ -2,7 +2,8 @@
 #
 #   make demo          local cluster up; the sample Software Factory stack seeded, backed up,
 #                      destroyed, restored, and its fingerprint compared
-#   make test          everything CI runs: unit tests, sanity, lint, cluster, integration tests
+#   make test          everything CI runs: unit tests, sanity, lint, compat, cluster, integration tests
+#   make compat        unit and sanity tests with each older ansible-core (tests/compat/versions.txt)
 #   make cluster       bring the local cluster up (builds what is missing; prints the kubeconfig)
 #   make cluster-down  stop it; `make cluster-reset` also deletes its state
 #   make molecule      the roles' molecule scenario (molecule/default) against the local cluster
@@ -57,6 +58,11 @@ unit: deps
 sanity: deps
 	tests/sanity.sh
 
+# ansible-core 2.16-2.18 (meta/runtime.yml accepts 2.16+); each in its own cached virtualenv.
+.PHONY: compat
+compat: deps
+	tests/compat/run.sh
+
 .PHONY: offsite-tools
 offsite-tools:  ## MinIO and age for the offsite tests, built from the Go module proxy (cached)
 	tests/offsite/minio/build.sh >/dev/null
@@ -81,4 +87,4 @@ molecule: cluster
 	  "$$(tests/venv.sh)/bin/python" -m pytest -q tests/integration/roles/test_molecule.py
 
 .PHONY: test
-test: unit sanity integration
+test: unit sanity compat integration

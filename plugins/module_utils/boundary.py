@@ -43,9 +43,10 @@ def run_module(module, work, describe=None, catch=(OSError,)):
     describe: exception -> fail_json's keyword arguments (or None to let it
     through) for the exceptions in `catch` that are not StatesafeErrors.
     """
+    caught = (StatesafeError,) + tuple(catch)
     try:
         return work()
-    except (StatesafeError,) + tuple(catch) as exc:
+    except caught as exc:
         fields = failure(exc, describe)
         if fields is None:
             raise

@@ -77,13 +77,16 @@ POLLS = {"restore_poll_interval": 2, "schedule_poll_interval": 3}
 
 
 def playbook(name: str, kubeconfig: str, tmp: Path, namespace: str, *options: str, timeout: float = 900,
-             **extra) -> PlaybookRun:
+             venv: Path | None = None, **extra) -> PlaybookRun:
     """ansible-playbook playbooks/<name> against `namespace`, repository under tmp/repo unless given.
 
-    `timeout` bounds the run: a hung run fails its test naming the playbook, never the whole suite."""
+    `timeout` bounds the run: a hung run fails its test naming the playbook, never the whole suite.
+    `venv`: another virtualenv (tests/compat/venv.sh) whose ansible-playbook and Python run it."""
+    command = Path(venv) / "bin" / "ansible-playbook" if venv else ANSIBLE_PLAYBOOK
+    python = str(Path(venv) / "bin" / "python") if venv else sys.executable
     variables = {"kubeconfig": kubeconfig, "repository": str(tmp / "repo"), "app_namespace": namespace,
-                 "ansible_python_interpreter": sys.executable, **POLLS, **extra}
-    argv = [str(ANSIBLE_PLAYBOOK), str(PLAYBOOKS / name), "-e", json.dumps(variables), *options]
+                 "ansible_python_interpreter": python, **POLLS, **extra}
+    argv = [str(command), str(PLAYBOOKS / name), "-e", json.dumps(variables), *options]
     started = time.monotonic()
     run = subprocess.run(argv, env=playbook_env(), capture_output=True, text=True, check=False, timeout=timeout)
     return PlaybookRun(run, time.monotonic() - started)

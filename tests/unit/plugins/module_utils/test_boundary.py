@@ -1,4 +1,9 @@
 """The collection's one error boundary, as the bup and report modules use it."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import errno
 
 import pytest

@@ -1,4 +1,9 @@
 """backup_revisions: what it returns is what it documents; without probes nothing touches the cluster."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import json
 
 import yaml

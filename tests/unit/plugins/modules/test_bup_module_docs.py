@@ -1,5 +1,9 @@
 """The bup modules' documentation says what their argument specs do, and their main() stays thin."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import inspect
 
 import pytest

@@ -1,5 +1,9 @@
 """bup_offsite: documentation says what the argument spec does, secrets are no_log, main() stays thin."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import hashlib
 import inspect
 

@@ -1,5 +1,9 @@
 """The modules' argument specs, documentation and returned keys agree (no drift)."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import pytest
 import yaml
 

@@ -1,4 +1,9 @@
 """restore_plan: its documented options and return values agree with its spec and with what build_plan returns."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import yaml
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC

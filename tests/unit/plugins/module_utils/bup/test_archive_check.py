@@ -1,4 +1,9 @@
 """archive_check: a restored tree against its manifest, every mismatch named with expected and actual values."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import hashlib
 import json
 import os

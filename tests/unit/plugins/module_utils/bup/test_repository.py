@@ -1,4 +1,9 @@
 """The two repository backends behind one interface, as far as no bup process is needed."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import pytest
 
 from ansible_collections.statesafe.backup.plugins.module_utils.bup import repository

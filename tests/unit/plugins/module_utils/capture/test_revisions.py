@@ -1,4 +1,9 @@
 """revisions: durations, revision hashing, the probe plan and the run-or-skip decision."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import hashlib
 import json
 

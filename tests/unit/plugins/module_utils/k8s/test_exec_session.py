@@ -1,4 +1,9 @@
 """ExecSession over a real socket pair: the frame reader's I/O, no API server involved."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import json
 import socket
 import struct

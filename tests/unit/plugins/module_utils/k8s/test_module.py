@@ -1,4 +1,9 @@
 """The modules' one error boundary: each kind of error becomes the same fail_json."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import errno
 
 import pytest

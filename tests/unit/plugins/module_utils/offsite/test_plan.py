@@ -1,5 +1,9 @@
 """The decisions of offsite copies: names, index format, push and pull plans, verification."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import pytest
 
 from ansible_collections.statesafe.backup.plugins.module_utils.offsite import plan as o

@@ -1,3 +1,7 @@
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 from ansible_collections.statesafe.backup.plugins.module_utils.profile.access import (
     DUMP_VERBS, HOOK_VERBS, VOLUME_VERBS, needed_access, policy_rules)
 

@@ -4,6 +4,10 @@ The receiver is a small SMTP server (socketserver thread) that records each acce
 recipient; smtplib in report/deliver.py talks to it exactly as it would to a relay. No part of it is replaced.
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import email
 import email.policy
 import socket

@@ -1,4 +1,9 @@
 """backup_metrics: metrics text, carried-over values, failed step and the webhook document."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import pytest
 
 from ansible_collections.statesafe.backup.plugins.module_utils.report import metrics as bm

@@ -1,4 +1,9 @@
 """Helpers to build (hostile) tar archives in memory for the tests."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import io
 import tarfile
 

@@ -3,6 +3,11 @@
 This exercises the scripts and the Python side that parses their output
 (listing, tar stream, checksums, restore swap) end to end, without a cluster.
 """
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import hashlib
 import io
 import os

@@ -1,4 +1,9 @@
 """tar_native: our header checks in front of a real GNU tar (no mock: tar runs)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import hashlib
 import io
 import os

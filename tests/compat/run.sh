@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Unit tests and ansible-test sanity with each ansible-core of tests/compat/versions.txt (the
+# project virtualenv's 2.19 is tested by `make unit sanity`). Each version gets its own cached
+# virtualenv (tests/compat/venv.sh). ansible-lint checks the content, not the core it runs on: it
+# runs once, with 2.19, in `make sanity`.
+#
+# Usage: tests/compat/run.sh [VERSION...]   (default: every version of versions.txt)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+if [ $# -eq 0 ]; then
+  mapfile -t versions < <(grep -v '^#' "$here/versions.txt" | awk 'NF {print $1}')
+  set -- "${versions[@]}"
+fi
+cd "$root"
+for version in "$@"; do
+  venv=$("$here/venv.sh" "$version")
+  echo "== ansible-core $version: unit tests ($venv)"
+  STATESAFE_STRICT=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/unit
+  echo "== ansible-core $version: sanity"
+  PYTHON="$venv/bin/python" SANITY_SKIP_LINT=1 tests/sanity.sh
+done
