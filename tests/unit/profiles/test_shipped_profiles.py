@@ -1,4 +1,4 @@
-"""Every shipped profile passes the schema, and the PostgreSQL dump's trailer tells a whole dump from a cut one."""
+"""Every shipped profile passes the schema, shared dumps stay the same, and the PostgreSQL dump's trailer tells a whole dump from a cut one."""
 
 from __future__ import annotations
 
@@ -21,7 +21,17 @@ def test_a_shipped_profile_passes_the_schema(path):
 
 
 def test_profiles_are_shipped():
-    assert {p.stem for p in PROFILES} >= {"softwarefactory", "postgresql"}
+    assert {p.stem for p in PROFILES} >= {"softwarefactory", "postgresql", "keycloak"}
+
+
+def test_the_keycloak_database_dump_is_the_postgresql_profiles_own():
+    """profiles/keycloak.yml copies the PostgreSQL dump: a fix to one must reach the other."""
+    keycloak = yaml.safe_load((ROOT / "profiles" / "keycloak.yml").read_text())
+    dump = next(c for c in keycloak["components"] if c["name"] == "databases")
+    names = {"statefulset", "pod"}
+    assert {k: v for k, v in dump.items() if k not in names} == \
+        {k: v for k, v in postgresql_dump().items() if k not in names}
+    assert (dump["statefulset"], dump["pod"]) == ("keycloak-postgresql", "keycloak-postgresql-0")
 
 
 def postgresql_dump():
