@@ -333,10 +333,18 @@ def run(restarter, params, check_mode=False, timestamp=None):
     if not changed:
         return report
     workloads = restarter.workloads()
-    if not any(config_references(_template_spec(workload)) & set(changed) for workload in workloads):
-        return report
-    restart, left = users_of(workloads, changed, restarted_by_restore(plan_objects, plan_data),
-                             pods=restarter.pods(), written=restarter.written(changed))
+    exclude = restarted_by_restore(plan_objects, plan_data)
+    # The pods and write times are read only for readers the plan does not already account for: a
+    # disaster-recovery restore, where the restore made every reader, costs no further request.
+    open_uses = set()
+    for workload in workloads:
+        if key(workload["kind"], workload["metadata"]["name"]) not in exclude:
+            open_uses |= config_references(_template_spec(workload)) & set(changed)
+    if open_uses:
+        pods, written = restarter.pods(), restarter.written(sorted(open_uses))
+    else:
+        pods, written = [], {}
+    restart, left = users_of(workloads, changed, exclude, pods=pods, written=written)
     report.update(restarted=restart, left_alone=left)
     if check_mode or not restart:
         return report

@@ -226,6 +226,7 @@ class FakeApi(object):
     def __init__(self, workloads, finishes=True, pods=None, configs=None):
         self.objects = {}
         self.patches = []
+        self.requests = []
         self.finishes = finishes
         self.pods = [pod(item["metadata"]["name"]) for item in workloads] if pods is None else pods
         if configs is None:
@@ -249,6 +250,7 @@ class FakeApi(object):
         return self.pods
 
     def request(self, method, path, body=None, location=None, content_type=None):
+        self.requests.append((method, path))
         if path not in self.objects:
             raise ObjectNotFound("gone", **(location or {}))
         item = self.objects[path]
@@ -341,3 +343,12 @@ def test_no_reader_of_the_changed_config_lists_no_pods():
     api.pods = None  # a pod listing would fail
     assert rollout.run(rollout.Restarter(api, "ns"), PARAMS) == {
         "changed_config": ["ConfigMap/app"], "restarted": [], "left_alone": []}
+
+
+def test_readers_the_restore_made_need_no_pod_listing_nor_write_times():
+    api = FakeApi([deployment("web", "app")])
+    api.pods = None  # a pod listing would fail
+    params = dict(PARAMS, plan_objects=[obj("ConfigMap", "app", "create"), obj("Deployment", "web", "recreate")])
+    report = rollout.run(rollout.Restarter(api, "ns"), params)
+    assert report["restarted"] == [] and [e["workload"] for e in report["left_alone"]] == ["Deployment/web"]
+    assert api.requests == []
