@@ -21,7 +21,7 @@ description:
   - The backup role uses it to list the artifacts of MANIFEST.json (through the
     P(statesafe.backup.manifest_artifacts#filter) filter).
   - Links, directories and special files are not listed as files; the links and special files are counted in
-    RV(skipped_count) and named in RV(skipped).
+    RV(not_regular_count) and named in RV(not_regular).
   - Files are read in chunks of 1 MiB, so memory does not grow with their size.
   - A file or directory that cannot be read fails the task, naming every one and why, rather than being left out.
   - Reads only.
@@ -92,11 +92,11 @@ bytes:
   description: Bytes read and hashed.
   returned: success
   type: int
-skipped_count:
+not_regular_count:
   description: Links and special files (fifos, sockets, devices) found and not listed.
   returned: success
   type: int
-skipped:
+not_regular:
   description: The first 50 of them, sorted by path, each with C(path) (relative to O(root)) and C(type)
     (C(link), C(fifo), C(socket), C(device) or C(other)).
   returned: success

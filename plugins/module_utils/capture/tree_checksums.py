@@ -73,8 +73,8 @@ def unreadable_message(root, unreadable):
 
 
 def _walk(root, exclusions):
-    """(regular files, skipped entries, unreadable entries) under root, as relative paths, without following links."""
-    files, skipped, unreadable = [], [], []
+    """(regular files, other entries, unreadable entries) under root, as relative paths, without following links."""
+    files, not_regular, unreadable = [], [], []
     pending = [""]
     while pending:
         prefix = pending.pop()
@@ -98,8 +98,8 @@ def _walk(root, exclusions):
             elif stat.S_ISDIR(mode):
                 pending.append(relpath)
             else:
-                skipped.append({"path": relpath, "type": entry_type(mode)})
-    return files, skipped, unreadable
+                not_regular.append({"path": relpath, "type": entry_type(mode)})
+    return files, not_regular, unreadable
 
 
 def _open_regular(path):
@@ -119,7 +119,7 @@ def tree_checksums(root, exclude_paths=(MANIFEST,), chunk=local_files.CHUNK):
         raise InvalidInput("the tree must be given as an absolute path", path=root)
     if os.path.islink(root) or not os.path.isdir(root):
         raise InvalidInput("the tree is not a directory", path=root)
-    relpaths, skipped, unreadable = _walk(root, normalize_exclusions(exclude_paths))
+    relpaths, not_regular, unreadable = _walk(root, normalize_exclusions(exclude_paths))
     files = []
     total = 0
     for relpath in sorted(relpaths):
@@ -137,6 +137,6 @@ def tree_checksums(root, exclude_paths=(MANIFEST,), chunk=local_files.CHUNK):
         total += size
     if unreadable:
         raise UnreadableFiles(unreadable_message(root, unreadable), path=root)
-    skipped.sort(key=lambda entry: entry["path"])
+    not_regular.sort(key=lambda entry: entry["path"])
     return {"root": root, "files": files, "file_count": len(files), "bytes": total,
-            "skipped_count": len(skipped), "skipped": skipped[:REPORT_LIMIT]}
+            "not_regular_count": len(not_regular), "not_regular": not_regular[:REPORT_LIMIT]}

@@ -50,7 +50,7 @@ def test_nested_tree_hidden_and_empty_files(tmp_path):
     }
     assert [os.path.relpath(f["path"], str(tmp_path)) for f in result["files"]] == sorted(by_relpath(result, tmp_path))
     assert result["file_count"] == 4 and result["bytes"] == 21
-    assert result["skipped"] == [] and result["skipped_count"] == 0 and result["root"] == str(tmp_path)
+    assert result["not_regular"] == [] and result["not_regular_count"] == 0 and result["root"] == str(tmp_path)
 
 
 def test_result_feeds_manifest_artifacts_as_find_did(tmp_path):
@@ -129,17 +129,17 @@ def test_links_and_special_files_are_named_not_listed_nor_followed(tmp_path):
     finally:
         server.close()
     assert list(by_relpath(result, tmp_path)) == ["data/real"]
-    assert result["skipped"] == [{"path": "data/dangling", "type": "link"}, {"path": "data/fifo", "type": "fifo"},
+    assert result["not_regular"] == [{"path": "data/dangling", "type": "link"}, {"path": "data/fifo", "type": "fifo"},
                                  {"path": "data/link-to-dir", "type": "link"},
                                  {"path": "data/link-to-file", "type": "link"}, {"path": "data/sock", "type": "socket"}]
-    assert result["skipped_count"] == 5
+    assert result["not_regular_count"] == 5
 
 
-def test_skipped_list_is_capped_and_counted(tmp_path):
+def test_not_regular_list_is_capped_and_counted(tmp_path):
     for index in range(tc.REPORT_LIMIT + 5):
         os.symlink("x", str(tmp_path / "l{0:03d}".format(index)))
     result = tc.tree_checksums(str(tmp_path))
-    assert result["skipped_count"] == tc.REPORT_LIMIT + 5 and len(result["skipped"]) == tc.REPORT_LIMIT
+    assert result["not_regular_count"] == tc.REPORT_LIMIT + 5 and len(result["not_regular"]) == tc.REPORT_LIMIT
 
 
 def test_unreadable_files_and_directories_fail_naming_each(tmp_path, monkeypatch):
