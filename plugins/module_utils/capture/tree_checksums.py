@@ -3,13 +3,15 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The regular files of a staging tree with their size and sha256, for the backup's MANIFEST.json.
 
-The backup role used ansible.builtin.find with checksum_algorithm=sha256, an option ansible-core
-2.19 added; this walk gives the same entries on every ansible-core the collection accepts. Like
-that find (file_type=file, hidden=true, follow=false), it lists regular files only, hidden ones
+ansible.builtin.find hashes with sha256 (checksum_algorithm) only from ansible-core 2.19 on; this
+walk gives the manifest the same entries on every ansible-core the collection accepts. Like find
+with file_type=file, hidden=true and follow=false, it lists regular files only, hidden ones
 included, and never follows a link: a symbolic link or a special file of a copied volume stays in
 the tree (bup saves it) but is not an artifact, because verify and restore check artifacts as
 regular files. Unlike find, an unreadable file or directory fails the walk, naming it: a manifest
-that silently left files out would make a backup look complete that is not.
+that silently left files out would make a backup look complete that is not. Exclusions are paths
+from the root, not find's names at any depth: a MANIFEST.json inside a copied volume is an artifact,
+which verify checks like any other file (it passes over the top-level manifest only).
 
 Files are read in chunks (local_files.CHUNK), so memory does not grow with their size.
 """

@@ -1,7 +1,7 @@
 """tree_checksums through ansible-playbook: what ansible.builtin.find with sha256 gave the manifest, on every core.
 
-The backup role's manifest step used find's checksum_algorithm (ansible-core 2.19 only); the module
-replacing it must give the manifest the same entries, on 2.19 and on the oldest core
+find's checksum_algorithm exists only from ansible-core 2.19 on; the module must give the backup
+role's manifest step the entries find with sha256 gives there, on 2.19 and on the oldest core
 meta/runtime.yml accepts. The tree is local: no namespace is needed.
 """
 
