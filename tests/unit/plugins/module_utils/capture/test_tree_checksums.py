@@ -129,9 +129,10 @@ def test_links_and_special_files_are_named_not_listed_nor_followed(tmp_path):
     finally:
         server.close()
     assert list(by_relpath(result, tmp_path)) == ["data/real"]
-    assert result["not_regular"] == [{"path": "data/dangling", "type": "link"}, {"path": "data/fifo", "type": "fifo"},
-                                 {"path": "data/link-to-dir", "type": "link"},
-                                 {"path": "data/link-to-file", "type": "link"}, {"path": "data/sock", "type": "socket"}]
+    assert result["not_regular"] == [
+        {"path": "data/dangling", "type": "link"}, {"path": "data/fifo", "type": "fifo"},
+        {"path": "data/link-to-dir", "type": "link"}, {"path": "data/link-to-file", "type": "link"},
+        {"path": "data/sock", "type": "socket"}]
     assert result["not_regular_count"] == 5
 
 
