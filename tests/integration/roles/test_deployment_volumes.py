@@ -172,4 +172,3 @@ def test_a_failed_copy_still_starts_the_deployments_again(app, core, apps):
     assert MISSING_IMAGE in failure and namespace in failure, failure
     assert ready(apps, namespace, "web", 2) and ready(apps, namespace, "reader", 1)
     assert len(running_pods(core, namespace, "web")) == 2
-
