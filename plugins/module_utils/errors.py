@@ -185,3 +185,20 @@ class RolloutNotDone(StatesafeError):
         fields = super(RolloutNotDone, self).result_fields()
         fields.update(restarted_done=self.done, restarted_not_done=self.not_done)
         return fields
+
+
+class ClaimBusy(StatesafeError):
+    """A pod mounts a claim whose data is about to be written, and cannot be stopped (or did not stop)."""
+
+
+class WorkloadsNotReady(StatesafeError):
+    """The workloads using a claim did not become ready (or did not exist) in time."""
+
+    def __init__(self, message, not_ready=None, **location):
+        self.not_ready = list(not_ready or [])
+        super(WorkloadsNotReady, self).__init__(message, **location)
+
+    def result_fields(self):
+        fields = super(WorkloadsNotReady, self).result_fields()
+        fields["not_ready"] = self.not_ready
+        return fields

@@ -15,18 +15,19 @@ author:
   - statesafe maintainers (@statesafe)
 description:
   - Reads the archived objects a restore would apply, lists what the target namespace already holds of their kinds
-    (one LIST request per kind, plus StatefulSets for the data components) and decides for each object, from the
+    (one LIST request per kind, plus the kinds of the data components' workloads and claims) and decides for each object, from the
     policy of its kind, whether the restore creates, skips, updates, recreates or refuses it.
   - "An absent object is always created. A present one is refused (C(fail)), left as it is (C(skip)), applied over
     (C(update)) or deleted and created again (C(recreate)), by I(policy_by_kind) for its kind, else I(policy)."
-  - A volume or a dump follows the policy of kind C(StatefulSet) for the StatefulSet it belongs to (the component's
-    C(statefulset)). Its data is restored when that StatefulSet is absent; when it is present, refused (C(fail)),
-    kept (C(skip)) or overwritten (C(update), C(recreate)). A dump without a StatefulSet follows I(policy) and counts
-    as present.
+  - A volume or a dump follows the policy of the kind of the workload it belongs to (the component's C(workload_kind)
+    and C(workload_name), or C(statefulset) for a StatefulSet). Its data is restored when that workload is absent;
+    when it is present, refused (C(fail)), kept (C(skip)) or overwritten (C(update), C(recreate)). A volume without a
+    workload follows the policy of kind C(PersistentVolumeClaim) for its claim in the same way. A dump without a
+    workload follows I(policy) and counts as present.
   - "With I(archive_commit), an object that carries the annotation C(statesafe.backup/restoring) with that commit was
     applied by a restore of the same archive that did not finish (the restore removes the annotation when it is
     complete): it is the restore's own, applied again (C(update)) whatever its policy, and the data of such a
-    StatefulSet is written again (C(restore)). Objects without the annotation, or with another commit in it, follow
+    workload is written again (C(restore)). Objects without the annotation, or with another commit in it, follow
     the policy."
   - Changes nothing. C(changed) says whether the restore it plans would change the namespace, so that
     C(--check --diff) shows what would be created, updated, recreated and overwritten.
@@ -81,7 +82,14 @@ options:
         required: true
         choices: [volume, dump]
       statefulset:
-        description: The StatefulSet the data belongs to.
+        description: The StatefulSet the data belongs to (as I(workload_name) with I(workload_kind=StatefulSet)).
+        type: str
+      workload_kind:
+        description: The kind of the workload the data belongs to.
+        type: str
+        choices: [StatefulSet, Deployment, ReplicaSet]
+      workload_name:
+        description: The name of the workload the data belongs to.
         type: str
       claim:
         description: The PersistentVolumeClaim of a volume.
@@ -123,7 +131,8 @@ attributes:
     description: Reads only.
     support: full
 notes:
-  - Requires the C(list) verb on every kind named in I(objects), and on StatefulSets when I(components) name one.
+  - Requires the C(list) verb on every kind named in I(objects), on the kind of every workload I(components) name,
+    and on PersistentVolumeClaims when a volume names none.
 requirements:
   - kubernetes >= 24.2.0
   - PyYAML
@@ -198,13 +207,16 @@ data:
   elements: dict
   contains:
     workload:
-      description: C(StatefulSet/<name>) the data belongs to, or null.
+      description: C(Kind/name) of the workload the data belongs to (for example C(Deployment/mysql)), or null.
+      type: str
+    claim_key:
+      description: C(PersistentVolumeClaim/<claim>) for a volume that names no workload (its claim decides), else null.
       type: str
     present:
-      description: Whether that StatefulSet exists in the namespace.
+      description: Whether that workload (or that claim) exists in the namespace.
       type: bool
     ours:
-      description: Whether that StatefulSet carries the mark of an unfinished restore of I(archive_commit) (then the
+      description: Whether that workload (or claim) carries the mark of an unfinished restore of I(archive_commit) (then the
         data is written again).
       type: bool
     policy:
@@ -272,10 +284,11 @@ from ansible_collections.statesafe.backup.plugins.module_utils.capture.manifest_
     load_yaml,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.capture.restore_policy import (
+    CLAIM_KIND,
     POLICIES,
-    WORKLOAD_KIND,
     build_plan,
     check_policies,
+    data_owner,
     object_key,
 )
 
@@ -292,6 +305,8 @@ COMPONENT_SPEC = dict(
     name=dict(type="str", required=True),
     type=dict(type="str", required=True, choices=["volume", "dump"]),
     statefulset=dict(type="str"),
+    workload_kind=dict(type="str", choices=["StatefulSet", "Deployment", "ReplicaSet"]),
+    workload_name=dict(type="str"),
     claim=dict(type="str"),
     pod=dict(type="str"),
     extension=dict(type="str"),
@@ -335,9 +350,10 @@ def _list_live(api, namespace, objects, components):
     for obj in objects:
         if (obj["api_version"], obj["kind"]) not in kinds:
             kinds.append((obj["api_version"], obj["kind"]))
-    if any(component.get("statefulset") for component in components) and \
-            WORKLOAD_KIND not in [pair[1] for pair in kinds]:
-        kinds.append(("apps/v1", WORKLOAD_KIND))
+    for component in components:
+        kind = data_owner(component)[0]
+        if kind and kind not in [pair[1] for pair in kinds]:
+            kinds.append(("v1" if kind == CLAIM_KIND else "apps/v1", kind))
     live = {}
     for api_version, kind in kinds:
         rtype = api.resource_type(api_version, kind)

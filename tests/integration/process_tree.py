@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import time
 from pathlib import Path
 
 
@@ -67,3 +69,38 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+class KilledPlaybook:
+    """A playbook run started in a session of its own, its output in `log`, and killed with every process below
+    it once `reached()` is true (kill_when): what a subclass adds is the playbook and its variables."""
+
+    what = "run"
+    timeout = 300.0
+    interval = 0.05
+
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path):
+        self.log = log
+        with log.open("w") as out:
+            self.process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+
+    def kill_when(self, what: str, reached, timeout: float | None = None) -> None:
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        try:
+            while not reached():
+                if self.process.poll() is not None:
+                    raise AssertionError(f"the {self.what} ended (rc {self.process.returncode}) before {what}:\n"
+                                         f"{self.log.read_text()[-3000:]}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{what} not reached in {timeout}s:\n{self.log.read_text()[-3000:]}")
+                time.sleep(self.interval)
+        finally:
+            killed = kill_tree(self.process.pid)
+            self.process.wait(timeout=60)
+        assert self.process.returncode == -signal.SIGKILL
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in killed - {self.process.pid}) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in killed if alive(pid)], f"a process of the killed {self.what} survived"

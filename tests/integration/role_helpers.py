@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from kubernetes import client
@@ -115,3 +116,20 @@ def listed_archives(kubeconfig: str, tmp: Path, namespace: str, **extra) -> list
         name, commit, size, state = line.split("  ")
         archives.append({"name": name, "commit": commit, "size": int(size), "complete": state == "complete"})
     return archives
+
+
+@contextmanager
+def backed_up_sample(kubeconfig: str, core: client.CoreV1Api, tmp: Path, namespace: str):
+    """The sample deployed and seeded in `namespace`, its fingerprint and one backup of it (repository tmp/repo,
+    staging tmp/staging): {"tmp", "fingerprint", "backup"}. The namespace is destroyed afterwards, whatever
+    happened."""
+    try:
+        sample(kubeconfig, namespace, "deploy")
+        sample(kubeconfig, namespace, "seed")
+        before = sample(kubeconfig, namespace, "fingerprint")
+        backup = playbook("backup.yml", kubeconfig, tmp, namespace, staging=str(tmp / "staging"))
+        assert backup.rc == 0, backup.failures or backup.output[-4000:]
+        yield {"tmp": tmp, "fingerprint": before, "backup": backup}
+    finally:
+        if namespace_exists(core, namespace):
+            sample(kubeconfig, namespace, "destroy", "--no-wait")

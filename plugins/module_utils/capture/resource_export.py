@@ -170,6 +170,36 @@ def stale_files(dest, kind_dirs, keep):
     return stale
 
 
+def stale_exports(found, exported, kinds, root):
+    """The files under `root` that a run's several exports into it did not write: objects deleted since.
+
+    A profile may export the same kind from several components (a database's Service and the application's
+    Service, each with its own selector) into one tree; pruning after each export would delete what the
+    one before it wrote. So each export keeps its files, and this runs once after all of them. `found` is
+    every file under `root` (paths), `exported` every path the exports returned, `kinds` the kinds the
+    profile exports: only `<root>/<Kind>/<name>.yaml` of those kinds can be stale, whether or not an object
+    of that kind was found this run. Paths are compared relative to `root`, so a trailing slash or a `.`
+    in one spelling of it cannot make a fresh file look stale.
+    """
+    root = os.path.normpath(root)
+
+    def relative(path):
+        rel = os.path.relpath(os.path.normpath(path), root)
+        return None if rel.startswith(os.pardir) else rel
+
+    kinds = set(kinds)
+    kept = set(relative(path) for path in exported)
+    stale = []
+    for path in found:
+        rel = relative(path)
+        if rel is None or rel in kept or not rel.endswith(".yaml"):
+            continue
+        parts = rel.split(os.sep)
+        if len(parts) == 2 and parts[0] in kinds:
+            stale.append(os.path.join(root, rel))
+    return sorted(stale)
+
+
 def _wait_all(futures):
     """Wait for every write; then raise the first error, if any."""
     error = None

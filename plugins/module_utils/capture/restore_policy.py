@@ -15,13 +15,15 @@ update      create     update
 recreate    create     recreate
 ==========  =========  ========
 
-Data (a volume or a dump) belongs to a workload, the component's ``statefulset``: it follows the
-policy of kind ``StatefulSet``. When that StatefulSet is absent the data is restored; present, it
-is refused (fail), kept (skip) or overwritten (update, recreate). Data without a workload is
-loaded into a running pod, so it counts as present and follows the default policy.
+Data (a volume or a dump) belongs to a workload, the component's ``workload`` of kind
+``workload_kind`` (or ``statefulset``, a StatefulSet): it follows the policy of that kind. When
+that workload is absent the data is restored; present, it is refused (fail), kept (skip) or
+overwritten (update, recreate). A volume without a workload belongs to its claim and follows
+the policy of kind ``PersistentVolumeClaim`` the same way. A dump without a workload is loaded
+into a running pod, so it counts as present and follows the default policy.
 
 An object that carries the mark of an unfinished restore of the same archive (``restore_mark``) is the
-restore's own whatever the policy: it is applied again (update) and the data of its StatefulSet is written
+restore's own whatever the policy: it is applied again (update) and the data of its workload is written
 again (restore), so a re-run finishes what a killed run left half done. Objects without that mark, or with the
 mark of another archive, follow the table above.
 
@@ -51,7 +53,10 @@ from ansible_collections.statesafe.backup.plugins.module_utils.capture.restore_m
 POLICIES = ("fail", "skip", "update", "recreate")
 OBJECT_ACTIONS = ("create", "skip", "update", "recreate", "refuse")
 DATA_ACTIONS = ("restore", "skip", "overwrite", "refuse")
+# The workload kind of a component that names only ``statefulset`` (how profiles first named it).
 WORKLOAD_KIND = "StatefulSet"
+# A volume no workload is named for: its claim decides whether its data is present.
+CLAIM_KIND = "PersistentVolumeClaim"
 
 _PRESENT_ACTION = {"fail": "refuse", "skip": "skip", "update": "update", "recreate": "recreate"}
 _DONE = {"create": "created", "update": "updated", "recreate": "recreated"}
@@ -159,26 +164,41 @@ def plan_objects(objects, live, policy, policy_by_kind=None, commit=None):
     return planned
 
 
+def data_owner(component):
+    """(kind, name) of what decides whether a component's data is present: its workload, else for a volume its
+    claim, else (None, None) (a dump loaded into a running pod)."""
+    if component.get("workload_name"):
+        return component.get("workload_kind") or WORKLOAD_KIND, component["workload_name"]
+    if component.get("statefulset"):
+        return WORKLOAD_KIND, component["statefulset"]
+    if component.get("type") == "volume" and component.get("claim"):
+        return CLAIM_KIND, component["claim"]
+    return None, None
+
+
 def plan_data(components, live, policy, policy_by_kind=None, commit=None):
     """One entry per volume or dump component: the workload's policy and the action on its data.
 
-    components: dicts with name, type and optionally statefulset; live and commit as for plan_objects.
+    components: dicts with name, type and optionally workload_kind and workload_name (or statefulset, a
+    StatefulSet's name); live and commit as for plan_objects.
     """
     planned = []
     for component in components:
-        workload = component.get("statefulset")
+        kind, name = data_owner(component)
         ours = False
-        if workload:
-            current = live.get(object_key(WORKLOAD_KIND, workload))
+        if name:
+            current = live.get(object_key(kind, name))
             present = current is not None
             ours = is_ours(current, commit)
-            component_policy = policy_for(WORKLOAD_KIND, policy, policy_by_kind)
+            component_policy = policy_for(kind, policy, policy_by_kind)
         else:
             present = True
             component_policy = policy
+        workload = object_key(kind, name) if name and kind != CLAIM_KIND else None
         entry = dict(component)
-        entry.update(workload=object_key(WORKLOAD_KIND, workload) if workload else None, present=present,
-                     ours=ours, policy=component_policy, action=decide_data(present, component_policy, ours))
+        entry.update(workload=workload, claim_key=object_key(kind, name) if kind == CLAIM_KIND else None,
+                     present=present, ours=ours, policy=component_policy,
+                     action=decide_data(present, component_policy, ours))
         planned.append(entry)
     return planned
 
@@ -189,7 +209,7 @@ def refusals(planned_objects, planned_data):
                for entry in planned_objects if entry["action"] == "refuse"]
     for entry in planned_data:
         if entry["action"] == "refuse":
-            owner = entry["workload"] or "pod {0}".format(entry.get("pod") or "?")
+            owner = entry["workload"] or entry.get("claim_key") or "pod {0}".format(entry.get("pod") or "?")
             refused.append("{0} (data of {1})".format(owner, entry["name"]))
     return refused
 
@@ -266,7 +286,7 @@ def build_plan(objects, archived, live, components, artifacts, policy, policy_by
     """The whole restore plan.
 
     objects: archived objects to restore (kind, name, ...); archived: {"Kind/name": archived object};
-    live: {"Kind/name": live object} of the namespace (objects' kinds and StatefulSet); components:
+    live: {"Kind/name": live object} of the namespace (objects' kinds and data_owner's); components:
     volume and dump components; artifacts: the manifest's artifact list; commit: the archive's commit (the
     mark of an unfinished restore of it makes an object the restore's own).
     """

@@ -11,7 +11,7 @@ import posixpath
 
 
 def manifest_artifacts(files, root):
-    """{path (relative to root), size, sha256} of each file ansible.builtin.find returned, sorted by path.
+    """{path (relative to root), size, sha256} of each file tree_checksums (or find) returned, sorted by path.
 
     Sorted by path without regard to case: the order MANIFEST.json uses.
     """

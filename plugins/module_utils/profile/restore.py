@@ -41,10 +41,31 @@ def archived_objects(components, files):
 DATA_KEYS = ("name", "type", "statefulset", "claim", "pod", "extension")
 
 
+def component_workload(component):
+    """(kind, name) of the workload a volume or dump component names, or (None, None).
+
+    ``workload`` with ``workload_kind`` (StatefulSet by default), or ``statefulset`` as profiles first named it.
+    """
+    if component.get("workload"):
+        return component.get("workload_kind") or "StatefulSet", component["workload"]
+    if component.get("statefulset"):
+        return "StatefulSet", component["statefulset"]
+    return None, None
+
+
 def data_components(components):
-    """The volume and dump components, each with only the keys restore_plan takes."""
-    return [dict((key, c[key]) for key in DATA_KEYS if key in c)
-            for c in components or [] if c.get("type") in ("volume", "dump")]
+    """The volume and dump components, each with only the keys restore_plan takes, and its workload as
+    ``workload_kind`` and ``workload_name`` whichever way the profile named it."""
+    out = []
+    for c in components or []:
+        if c.get("type") not in ("volume", "dump"):
+            continue
+        entry = dict((key, c[key]) for key in DATA_KEYS if key in c)
+        kind, name = component_workload(c)
+        if name:
+            entry.update(workload_kind=kind, workload_name=name)
+        out.append(entry)
+    return out
 
 
 def ready_objects(components, plan_objects, ready_timeout, wait_timeout):

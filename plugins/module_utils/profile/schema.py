@@ -29,8 +29,11 @@ COMPONENT_KEYS = {
     "resources": (("resources",), ("restore_phase", "ready")),
     "dump": (("pod", "command", "restore_command"),
              ("container", "extension", "trailer", "timeout", "statefulset", "revision")),
-    "volume": (("claim", "statefulset"), ("path", "exclude", "timeout", "revision", "helper_image")),
+    "volume": (("claim",), ("statefulset", "workload", "workload_kind", "path", "exclude", "timeout", "revision",
+                            "helper_image")),
 }
+# The kinds a volume's workload can be: those with a scale subresource (k8s/claim_workloads.py).
+WORKLOAD_KINDS = ("StatefulSet", "Deployment", "ReplicaSet")
 SELECTION_KEYS = ("kind", "api_version", "names", "label_selectors", "optional", "references")
 REFERENCE_KEYS = ("kind", "api_version", "paths", "field_names", "optional")
 READY_KEYS = ("path", "value", "condition", "timeout")
@@ -194,7 +197,8 @@ def _component(check, path, component):
     for key in required:
         if key not in component:
             check.error("{0}.{1}".format(path, key), "required for type {0}".format(ctype))
-    for key in ("pod", "container", "command", "restore_command", "extension", "trailer", "statefulset", "claim"):
+    for key in ("pod", "container", "command", "restore_command", "extension", "trailer", "statefulset", "claim",
+                "workload"):
         if key in component and key in required + optional:
             check.string("{0}.{1}".format(path, key), component[key])
     if "timeout" in component and "timeout" in optional:
@@ -214,10 +218,23 @@ def _component(check, path, component):
             check.error(path + ".path", "must stay inside the claim (no '..'), got {0!r}".format(component["path"]))
     if ctype == "volume" and "exclude" in component:
         check.string_list(path + ".exclude", component["exclude"])
+    if ctype == "volume":
+        _volume_workload(check, path, component)
     if ctype == "volume" and "helper_image" in component:
         check.string(path + ".helper_image", component["helper_image"], IMAGE_REF, "an image reference")
     if ctype in ("dump", "volume") and component.get("revision") is not None:
         _revision(check, path + ".revision", component["revision"], component)
+
+
+def _volume_workload(check, path, component):
+    """statefulset (the first spelling, kept) or workload with workload_kind, never both."""
+    if "statefulset" in component and "workload" in component:
+        check.error(path, "names its workload twice: statefulset (a StatefulSet) or workload (with workload_kind), "
+                          "not both")
+    if "workload_kind" in component:
+        if "workload" not in component:
+            check.error(path + ".workload_kind", "only with workload (the workload's name)")
+        check.one_of(path + ".workload_kind", component["workload_kind"], WORKLOAD_KINDS)
 
 
 def _hook(check, path, hook):

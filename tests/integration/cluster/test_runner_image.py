@@ -9,7 +9,6 @@ collection's own module talking to the API server with the pod's token.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlparse
 
 import pytest
 from kubernetes import client
@@ -52,8 +51,6 @@ def fixture_runner_pod(core, api_client, kubeconfig):
             subjects=[client.RbacV1Subject(kind="ServiceAccount", name="runner", namespace=NAMESPACE)]))
         core.create_namespaced_config_map(NAMESPACE, client.V1ConfigMap(
             metadata=client.V1ObjectMeta(name="probe"), data={"answer": "42"}))
-        # No kube-proxy in the local cluster: the pod reaches the API server at its own address.
-        api = urlparse(api_client.configuration.host)
         core.create_namespaced_pod(NAMESPACE, client.V1Pod(
             metadata=client.V1ObjectMeta(name=POD),
             spec=client.V1PodSpec(
@@ -61,9 +58,7 @@ def fixture_runner_pod(core, api_client, kubeconfig):
                 # No runAsUser: the image's numeric USER (1000) is what kubelet checks against this.
                 security_context=client.V1PodSecurityContext(run_as_non_root=True),
                 containers=[client.V1Container(
-                    name="runner", image=ref, image_pull_policy="Never",
-                    env=[client.V1EnvVar(name="KUBERNETES_SERVICE_HOST", value=api.hostname),
-                         client.V1EnvVar(name="KUBERNETES_SERVICE_PORT", value=str(api.port or 443))])])))
+                    name="runner", image=ref, image_pull_policy="Never")])))
         wait_until(f"pod {POD} Running ({ref})",
                    lambda: core.read_namespaced_pod(POD, NAMESPACE).status.phase == "Running",
                    explain=lambda: namespace_events(core, NAMESPACE))

@@ -63,16 +63,18 @@ class Run:
 
 @pytest.fixture(scope="session")
 def run_module(kubeconfig, tmp_path_factory):
-    """run_module(name, args, check=False, diff=False, connection=None, extra_tasks=None, extra_env=None) -> Run.
+    """run_module(name, args, check=False, diff=False, connection=None, extra_tasks=None, extra_env=None,
+    venv=None) -> Run.
 
     connection: dict of connection options; default is module_defaults with the
-    admin kubeconfig through group/statesafe.backup.k8s.
+    admin kubeconfig through group/statesafe.backup.k8s. venv: another virtualenv
+    (tests/compat/venv.sh) whose ansible-playbook and Python run the task.
     """
     collections = os.environ["STATESAFE_COLLECTIONS_ROOT"]
     workdir = tmp_path_factory.mktemp("playbooks")
 
     def run(name: str, args: dict, check: bool = False, diff: bool = False, connection: dict | None = None,
-            extra_tasks: list | None = None, extra_env: dict | None = None) -> Run:
+            extra_tasks: list | None = None, extra_env: dict | None = None, venv: Path | None = None) -> Run:
         task = {"name": "under test", f"statesafe.backup.{name}": args}
         play = {"hosts": "localhost", "gather_facts": False, "tasks": [task] + (extra_tasks or [])}
         if connection is None:
@@ -94,8 +96,9 @@ def run_module(kubeconfig, tmp_path_factory):
             HOME=os.environ.get("HOME", "/root"),
         )
         env.update(extra_env or {})
-        command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(playbook),
-                   "-e", f"ansible_python_interpreter={sys.executable}"]
+        python = str(Path(venv) / "bin" / "python") if venv else sys.executable
+        command = [os.path.join(os.path.dirname(python), "ansible-playbook"), str(playbook),
+                   "-e", f"ansible_python_interpreter={python}"]
         if check:
             command.append("--check")
         if diff:

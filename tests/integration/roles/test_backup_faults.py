@@ -11,7 +11,9 @@ The sample Software Factory stack is deployed and seeded in namespace `sf-faults
   turned off the dump fails with ENOSPC naming the path, and nothing is marked complete;
 - a ServiceAccount whose Role lacks create on pods/exec: preflight fails naming the verb, the resource,
   the namespace and the user, before the staging tree or the repository is touched (and a kind with an
-  irregular plural, Endpoints, is checked under its discovered name).
+  irregular plural, Endpoints, is checked under its discovered name);
+- two components export the same kind with different selectors: each keeps the other's objects, and the files
+  of objects deleted since the last run are removed.
 
 Every run shares one repository, so "nothing marked complete" is checked against its complete markers
 (refs/tags/complete/*) and its branch. The namespace is deleted at the end.
@@ -268,3 +270,25 @@ def test_missing_rbac_verb_fails_in_preflight_naming_it(stack, narrow_kubeconfig
     assert not captured(run, ("Lock |", "Capture |")), run.executed()
     assert not (tmp_path / "staging").exists() and not (tmp_path / "repo").exists(), "something was captured"
     assert token not in run.output
+
+
+def test_two_components_exporting_one_kind_keep_each_others_objects(stack, kubeconfig, tmp_path):
+    """Each component's export into the shared tree must not prune the other's files; objects deleted since the
+    last run are still removed, also of a kind no object of which is left."""
+    profile = {"name": "shared-kinds", "components": [
+        {"name": "database", "type": "resources", "resources": [
+            {"kind": "Service", "label_selectors": ["app.kubernetes.io/name=mariadb"]}]},
+        {"name": "coordination", "type": "resources", "resources": [
+            {"kind": "Service", "label_selectors": ["app.kubernetes.io/name=zookeeper"]},
+            {"kind": "Secret", "label_selectors": ["statesafe.test/none=none"]}]}]}
+    resources = tmp_path / "staging" / "shared-kinds" / "resources"
+    for stale in ("Service/deleted-since.yaml", "Secret/gone.yaml"):
+        (resources / stale).parent.mkdir(parents=True, exist_ok=True)
+        (resources / stale).write_text("kind: Stale\n")
+    run = playbook("backup.yml", kubeconfig, tmp_path, NS, staging=str(tmp_path / "staging"), profile_data=profile)
+    assert run.rc == 0, message(run)
+    assert sorted(p.relative_to(resources).as_posix() for p in resources.rglob("*.yaml")) == [
+        "Service/mariadb.yaml", "Service/zookeeper.yaml"]
+    manifest = json.loads((resources.parent / "MANIFEST.json").read_text())
+    assert {"resources/Service/mariadb.yaml", "resources/Service/zookeeper.yaml"} <= {
+        artifact["path"] for artifact in manifest["artifacts"]}

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from process_tree import alive, argv_of, descendants, kill_tree
+from process_tree import KilledPlaybook, argv_of, descendants
 from role_helpers import (ANSIBLE_PLAYBOOK, PLAYBOOKS, REPO, listed_archives, namespace_exists, playbook, playbook_env,
                           sample)
 
@@ -70,38 +69,15 @@ def profile(**changes) -> dict:
     return data
 
 
-class KilledRun:
+class KilledRun(KilledPlaybook):
     """ansible-playbook backup.yml, killed with every process below it once `reached()` is true."""
 
     def __init__(self, stack, profile_data: dict, env: dict | None = None):
         variables = {"kubeconfig": stack["kubeconfig"], "repository": str(stack["repo"]), "app_namespace": NS,
                      "staging": str(stack["staging"]), "profile_data": profile_data,
                      "ansible_python_interpreter": sys.executable}
-        self.log = stack["tmp"] / "killed-run.log"
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(
-                [str(ANSIBLE_PLAYBOOK), str(PLAYBOOKS / "backup.yml"), "-e", json.dumps(variables)],
-                env={**playbook_env(), **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
-
-    def kill_when(self, what: str, reached, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        try:
-            while not reached():
-                if self.process.poll() is not None:
-                    raise AssertionError(f"the run ended (rc {self.process.returncode}) before {what}:\n"
-                                         f"{self.log.read_text()[-3000:]}")
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{what} not reached in {timeout}s:\n{self.log.read_text()[-3000:]}")
-                time.sleep(0.05)
-        finally:
-            killed = kill_tree(self.process.pid)
-            self.process.wait(timeout=60)
-        assert self.process.returncode == -signal.SIGKILL
-        deadline = time.monotonic() + 30
-        while any(alive(pid) for pid in killed - {self.process.pid}) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not [pid for pid in killed if alive(pid)], "a process of the killed run survived"
+        super().__init__([str(ANSIBLE_PLAYBOOK), str(PLAYBOOKS / "backup.yml"), "-e", json.dumps(variables)],
+                         {**playbook_env(), **(env or {})}, stack["tmp"] / "killed-run.log")
 
 
 @pytest.fixture(scope="module")

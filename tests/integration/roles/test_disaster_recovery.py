@@ -19,7 +19,7 @@ import json
 
 import pytest
 
-from role_helpers import namespace_exists, playbook, sample
+from role_helpers import backed_up_sample, namespace_exists, playbook, sample
 
 NS = "sf"
 
@@ -27,16 +27,8 @@ NS = "sf"
 @pytest.fixture(scope="module")
 def archive(kubeconfig, core, tmp_path_factory):
     """The sample deployed and seeded, its fingerprint, and one backup of it."""
-    tmp = tmp_path_factory.mktemp("dr")
-    try:
-        sample(kubeconfig, NS, "deploy")
-        sample(kubeconfig, NS, "seed")
-        before = sample(kubeconfig, NS, "fingerprint")
-        backup = playbook("backup.yml", kubeconfig, tmp, NS, staging=str(tmp / "staging"))
-        assert backup.rc == 0, backup.failures or backup.output[-4000:]
-        yield {"tmp": tmp, "fingerprint": before, "backup": backup}
-    finally:
-        sample(kubeconfig, NS, "destroy", "--no-wait")
+    with backed_up_sample(kubeconfig, core, tmp_path_factory.mktemp("dr"), NS) as state:
+        yield state
 
 
 def test_backup_is_complete_and_summarised(archive):

@@ -115,7 +115,7 @@ def test_restore_with_an_image_that_cannot_be_pulled_names_it(rns, core, kubecon
 
 
 def test_restore_with_the_default_image_gives_the_files_to_the_app(rns, core, apps, kubectl, kubeconfig, work):
-    # The failed restore above left the StatefulSet scaled to 0, as a failed volume step does.
+    # A failed volume step starts the StatefulSet again; scaling it to 1 here keeps this test independent of that.
     apps.patch_namespaced_stateful_set_scale("app", rns, {"spec": {"replicas": 1}})
     wait_for(lambda: pod_running(core, rns, "app-0"), 180, "app-0 running")
     pod_exec(kubectl, rns, "app-0", "rm -r /data/d && echo changed > /data/g")

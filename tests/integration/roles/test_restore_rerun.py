@@ -17,16 +17,13 @@ mark, and running the same restore once more is refused as over any running appl
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import sys
-import time
 
 import pytest
 from kubernetes.client.rest import ApiException
 
-from process_tree import alive, kill_tree
-from role_helpers import (ANSIBLE_PLAYBOOK, PLAYBOOKS, POLLS, mariadb, namespace_exists, playbook, playbook_env,
+from process_tree import KilledPlaybook
+from role_helpers import (ANSIBLE_PLAYBOOK, PLAYBOOKS, POLLS, backed_up_sample, mariadb, playbook, playbook_env,
                           sample)
 
 NS = "sfr-rerun"
@@ -37,51 +34,24 @@ OTHER_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 @pytest.fixture(scope="module")
 def archive(kubeconfig, core, tmp_path_factory):
     """The sample deployed and seeded in sfr-rerun, its fingerprint, and one backup of it."""
-    tmp = tmp_path_factory.mktemp("rerun")
-    try:
-        sample(kubeconfig, NS, "deploy")
-        sample(kubeconfig, NS, "seed")
-        before = sample(kubeconfig, NS, "fingerprint")
-        backup = playbook("backup.yml", kubeconfig, tmp, NS, staging=str(tmp / "staging"))
-        assert backup.rc == 0, backup.failures or backup.output[-4000:]
-        yield {"tmp": tmp, "fingerprint": before, "commit": backup.stats["statesafe_backup"]["commit"]}
-    finally:
-        if namespace_exists(core, NS):
-            sample(kubeconfig, NS, "destroy", "--no-wait")
+    with backed_up_sample(kubeconfig, core, tmp_path_factory.mktemp("rerun"), NS) as state:
+        state["commit"] = state["backup"].stats["statesafe_backup"]["commit"]
+        yield state
 
 
-class KilledRestore:
+class KilledRestore(KilledPlaybook):
     """ansible-playbook restore.yml with the options every run of this test uses, killed once `reached()` is true."""
+
+    what = "restore"
+    timeout = 420.0
+    interval = 0.1
 
     def __init__(self, kubeconfig: str, tmp, label: str):
         variables = {"kubeconfig": kubeconfig, "repository": str(tmp / "repo"), "app_namespace": NS,
                      "staging": str(tmp / "restore"), "ansible_python_interpreter": sys.executable, **POLLS}
-        self.log = tmp / f"killed-{label}.log"
-        with self.log.open("w") as log:
-            # The default callback writes each task as it starts: the log says how far the run got.
-            self.process = subprocess.Popen(
-                [str(ANSIBLE_PLAYBOOK), str(PLAYBOOKS / "restore.yml"), "-e", json.dumps(variables)],
-                env={**playbook_env(), "ANSIBLE_STDOUT_CALLBACK": "default"}, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
-
-    def kill_when(self, what: str, reached, timeout: float = 420) -> None:
-        deadline = time.monotonic() + timeout
-        try:
-            while not reached():
-                if self.process.poll() is not None:
-                    raise AssertionError(f"the restore ended (rc {self.process.returncode}) before {what}:\n"
-                                         f"{self.log.read_text()[-3000:]}")
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{what} not reached in {timeout}s:\n{self.log.read_text()[-3000:]}")
-                time.sleep(0.1)
-        finally:
-            killed = kill_tree(self.process.pid)
-            self.process.wait(timeout=60)
-        assert self.process.returncode == -signal.SIGKILL
-        deadline = time.monotonic() + 30
-        while any(alive(pid) for pid in killed - {self.process.pid}) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not [pid for pid in killed if alive(pid)], "a process of the killed restore survived"
+        # The default callback writes each task as it starts: the log says how far the run got.
+        super().__init__([str(ANSIBLE_PLAYBOOK), str(PLAYBOOKS / "restore.yml"), "-e", json.dumps(variables)],
+                         {**playbook_env(), "ANSIBLE_STDOUT_CALLBACK": "default"}, tmp / f"killed-{label}.log")
 
 
 def mark_of(read) -> str | None:

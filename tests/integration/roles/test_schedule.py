@@ -1,8 +1,8 @@
 """playbooks/schedule.yml against the local cluster: the in-cluster CronJob backs up, its archive restores.
 
 The sample stack runs in namespace `sf-schedule` (deleted at the end, whatever happened). The schedule is
-created there by playbooks/schedule.yml with the runner image (tests/cluster/images/runner.sh), the API
-address pods must use in this cluster (no kube-proxy) and the restore identity. Then:
+created there by playbooks/schedule.yml with the runner image (tests/cluster/images/runner.sh) and the restore
+identity; its pods reach the API server through the `kubernetes` Service, as on any cluster. Then:
 
 - the backup's ServiceAccount has rights in its namespace only, and none it does not need: no Secret of
   another namespace, no namespace list, no delete of a Secret here; the ConfigMap holds no secret value,
@@ -39,8 +39,6 @@ NAME = "statesafe-backup"
 RESTORE_SA = NAME + "-restore"
 SECRET = "statesafe-schedule-test"
 SECRET_VALUE = "s3cr3t-value-never-in-logs-7f1c"
-# Pods reach the API server here: the local cluster has no kube-proxy (tests/cluster/cluster.sh).
-API_HOST, API_PORT = "10.213.0.1", "6443"
 # Short: the second of two runs fails on the lock long before the first, which holds it, is done.
 LOCK_TIMEOUT = 5
 # The machine is slow and shared (2 cores): a backup or restore Job may take many minutes.
@@ -77,8 +75,8 @@ def scheduled(kubeconfig, core, runner_image, tmp_path_factory):
 
 def schedule_playbook(kubeconfig: str, tmp: Path, image: str, **extra):
     return playbook("schedule.yml", kubeconfig, tmp, NS, **{
-        "schedule_image": image, "schedule_suspend": True, "schedule_api_host": API_HOST,
-        "schedule_api_port": API_PORT, "schedule_volume_init": True, "schedule_volume_size": "2Gi",
+        "schedule_image": image, "schedule_suspend": True,
+        "schedule_volume_init": True, "schedule_volume_size": "2Gi",
         "schedule_restore_rbac": True, "schedule_lock_timeout": LOCK_TIMEOUT,
         "schedule_secret_name": SECRET, "schedule_secret_vars": {"statesafe_test_token": "token"},
         "schedule_resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}, **extra})

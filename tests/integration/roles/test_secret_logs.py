@@ -2,8 +2,9 @@
 
 The run's reference stack (namespace `sf-reference`, tests/integration/conftest.py) is backed up with
 playbooks/backup.yml at -vvvv into a repository of this module's own, then restored at -vvvv into a
-fresh namespace, both with the default output callback, as a user who debugs a run would see them.
-Every value of every Secret of the application is looked for in both logs: as base64 (how the API
+fresh namespace and once more over it with its Secrets recreated, all with the default output callback,
+as a user who debugs a run would see them. Every value of every Secret of the application is looked
+for in each log: as base64 (how the API
 returns it), as text and as JSON-escaped text. The search is shown to find the values where they are
 (the Secrets' own JSON, a line that quotes one), so a clean log means they were looked for and absent.
 """
@@ -51,9 +52,9 @@ def leaks(log: str, forms: dict[str, set[str]]) -> list[str]:
     return sorted(name for name, values in forms.items() if any(value in log for value in values))
 
 
-def run_verbose(name: str, kubeconfig: str, namespace: str, repository, staging) -> str:
+def run_verbose(name: str, kubeconfig: str, namespace: str, repository, staging, **extra) -> str:
     variables = {"kubeconfig": kubeconfig, "repository": str(repository), "staging": str(staging),
-                 "app_namespace": namespace, "ansible_python_interpreter": sys.executable}
+                 "app_namespace": namespace, "ansible_python_interpreter": sys.executable, **extra}
     env = dict(playbook_env(), ANSIBLE_STDOUT_CALLBACK="default")
     run = subprocess.run([str(ANSIBLE_PLAYBOOK), str(PLAYBOOKS / name), "-vvvv", "-e", json.dumps(variables)],
                          env=env, capture_output=True, text=True, check=False, timeout=900)
@@ -68,8 +69,12 @@ def logs(reference, kubeconfig, core, tmp_path_factory):
     try:
         backup = run_verbose("backup.yml", kubeconfig, reference["namespace"], tmp / "repo", tmp / "staging")
         restore = run_verbose("restore.yml", kubeconfig, RESTORE_NS, tmp / "repo", tmp / "restore")
-        yield {"backup": backup, "restore": restore, "forms": secret_forms(core, reference["namespace"]),
-               "restored": secret_forms(core, RESTORE_NS)}
+        # Again over what the first restore made, the Secrets recreated: their deletion and the removal of
+        # the restore's mark answer with whole objects, which must stay out of the log too.
+        recreate = run_verbose("restore.yml", kubeconfig, RESTORE_NS, tmp / "repo", tmp / "recreate",
+                               policy="skip", policy_by_kind={"Secret": "recreate"})
+        yield {"backup": backup, "restore": restore, "recreate": recreate,
+               "forms": secret_forms(core, reference["namespace"]), "restored": secret_forms(core, RESTORE_NS)}
     finally:
         try:
             core.delete_namespace(RESTORE_NS)
@@ -90,13 +95,28 @@ def test_the_search_finds_values_where_they_are(logs, core, reference):
 
 
 def test_the_runs_were_verbose_and_handled_the_secrets(logs):
-    for name in ("backup", "restore"):
+    for name in ("backup", "restore", "recreate"):
         assert "ESTABLISH LOCAL CONNECTION" in logs[name], f"the {name} log is not at -vvv or more"
     # The restore brought the application's Secrets back: its log is the log of a run that held these values.
     restored = logs["restored"]
     assert len(restored) >= 5 and restored == {name: logs["forms"][name] for name in restored}, sorted(restored)
+    # The second restore did delete and recreate them (it did not skip them).
+    for task in ("Apply | delete what is recreated", "Complete | remove the restore's mark"):
+        assert "changed" in task_statuses(logs["recreate"], task), f"{task!r} changed nothing"
 
 
-@pytest.mark.parametrize("name", ["backup", "restore"])
+def task_statuses(log: str, task: str) -> list[str]:
+    """The status word (ok, changed, skipping...) of each run of the tasks whose names start with task."""
+    statuses = []
+    for block in log.split("TASK [")[1:]:
+        if f": {task}" not in block.split("]", 1)[0]:
+            continue
+        words = [line.split(":", 1)[0] for line in block.splitlines()]
+        statuses += [word for word in words if word in ("ok", "changed", "skipping", "failed", "fatal")][:1]
+    assert statuses, f"no task {task!r} in the log"
+    return statuses
+
+
+@pytest.mark.parametrize("name", ["backup", "restore", "recreate"])
 def test_no_secret_value_in_the_log(logs, name):
     assert leaks(logs[name], logs["forms"]) == [], f"Secret values in the -vvvv {name} log"

@@ -19,7 +19,7 @@ import json
 
 import pytest
 
-from role_helpers import playbook, sample
+from role_helpers import backed_up_sample, playbook, sample
 
 NS = "sf-zuul"
 PROJECTS = ("config", "sf-jobs", "zuul-jobs", "org/project-a", "org/project-b", "org/project-c")
@@ -49,16 +49,8 @@ def drop_keystore(kubectl) -> None:
 @pytest.fixture(scope="module")
 def stack(kubeconfig, core, tmp_path_factory):
     """The sample in sf-zuul, seeded, fingerprinted and backed up once; the namespace deleted after."""
-    tmp = tmp_path_factory.mktemp("zuul-keys")
-    try:
-        sample(kubeconfig, NS, "deploy")
-        sample(kubeconfig, NS, "seed")
-        before = sample(kubeconfig, NS, "fingerprint")
-        backup = playbook("backup.yml", kubeconfig, tmp, NS, staging=str(tmp / "staging"))
-        assert backup.rc == 0, backup.failures or backup.output[-4000:]
-        yield {"tmp": tmp, "fingerprint": before, "backup": backup}
-    finally:
-        sample(kubeconfig, NS, "destroy", "--no-wait")
+    with backed_up_sample(kubeconfig, core, tmp_path_factory.mktemp("zuul-keys"), NS) as state:
+        yield state
 
 
 def test_seeded_keys_are_zuuls_and_fingerprinted_stably(stack, kubeconfig, kubectl):

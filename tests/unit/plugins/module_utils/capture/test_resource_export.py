@@ -208,3 +208,37 @@ class TestWriteFiles:
         assert elapsed < 2.0, "stripping and rendering 5000 Secrets took %.2f s of CPU" % elapsed
         result = rx.write_files(str(tmp_path), rendered)
         assert len(os.listdir(str(tmp_path / "Secret"))) == 5000 and result["changed"]
+
+
+class TestStaleExports:
+    """Several exports into one tree, then one prune: only files none of them wrote, of their kinds."""
+
+    ROOT = "/staging/sf/resources"
+
+    def test_a_file_another_export_wrote_is_kept(self):
+        found = [self.ROOT + "/Service/db.yaml", self.ROOT + "/Service/app.yaml"]
+        # Two components exported one Service each: neither is stale.
+        assert rx.stale_exports(found, [self.ROOT + "/Service/db.yaml", self.ROOT + "/Service/app.yaml"],
+                                ["Service"], self.ROOT) == []
+
+    def test_a_deleted_object_is_stale_even_when_no_object_of_its_kind_is_left(self):
+        found = [self.ROOT + "/Secret/gone.yaml", self.ROOT + "/Service/app.yaml"]
+        assert rx.stale_exports(found, [self.ROOT + "/Service/app.yaml"], ["Secret", "Service"],
+                                self.ROOT) == [self.ROOT + "/Secret/gone.yaml"]
+
+    def test_other_kinds_deeper_files_and_non_yaml_files_are_never_named(self):
+        found = [self.ROOT + "/ConfigMap/x.yaml", self.ROOT + "/Service/x.txt", self.ROOT + "/Service/a/b.yaml",
+                 self.ROOT + "/top.yaml", "/elsewhere/Service/x.yaml"]
+        assert rx.stale_exports(found, [], ["Service"], self.ROOT) == []
+
+    def test_spellings_of_the_root_do_not_make_a_fresh_file_stale(self):
+        found = ["/staging/sf/resources/Service/app.yaml"]
+        assert rx.stale_exports(found, ["/staging/sf/./resources/Service/app.yaml"], ["Service"],
+                                "/staging/sf/resources/") == []
+
+    def test_the_filter_takes_find_results(self):
+        from ansible_collections.statesafe.backup.plugins.filter.backup_resources import stale_exports
+
+        found = [{"path": self.ROOT + "/Service/old.yaml"}, {"path": self.ROOT + "/Service/app.yaml"}]
+        assert stale_exports(found, [self.ROOT + "/Service/app.yaml"], ["Service"], self.ROOT) == [
+            self.ROOT + "/Service/old.yaml"]

@@ -1,4 +1,9 @@
 """The mark of an unfinished restore, and the plan of a re-run: what counts as the restore's own, and what it does."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import itertools
 
 import pytest

@@ -114,6 +114,9 @@ def live_copy(obj, uid, **changes):
 VOLUME = {"name": "zookeeper", "type": "volume", "statefulset": "zookeeper", "claim": "data-zk-0"}
 DUMP = {"name": "mariadb", "type": "dump", "statefulset": "mariadb", "pod": "mariadb-0", "extension": "sql"}
 LOOSE_DUMP = {"name": "cache", "type": "dump", "pod": "cache-0", "extension": "rdb"}
+DEPLOYMENT_VOLUME = {"name": "web", "type": "volume", "workload_kind": "Deployment", "workload_name": "web",
+                     "claim": "web-data"}
+UNUSED_VOLUME = {"name": "spare", "type": "volume", "claim": "spare"}
 ARTIFACTS = [
     {"path": "volumes/data-zk-0/version-2/snapshot.0", "size": 100},
     {"path": "volumes/data-zk-0/myid", "size": 2},
@@ -159,6 +162,36 @@ class TestPlanData:
         (entry,) = rp.plan_data([LOOSE_DUMP], {}, policy, {"StatefulSet": "update"})
         assert entry["workload"] is None and entry["present"] is True
         assert entry["action"] == EXPECTED_DATA[(True, policy)]
+
+    @pytest.mark.parametrize("present, policy", sorted(EXPECTED_DATA))
+    def test_data_of_a_deployment_follows_the_deployment_policy(self, present, policy):
+        deployment = dict(statefulset("web"), kind="Deployment")
+        live = {"Deployment/web": live_copy(deployment, "u")} if present else {}
+        other = "update" if policy == "fail" else "fail"
+        (entry,) = rp.plan_data([DEPLOYMENT_VOLUME], live, other, {"Deployment": policy, "StatefulSet": other})
+        assert entry["action"] == EXPECTED_DATA[(present, policy)]
+        assert entry["workload"] == "Deployment/web" and entry["present"] is present and entry["claim_key"] is None
+
+    @pytest.mark.parametrize("present, policy", sorted(EXPECTED_DATA))
+    def test_a_volume_without_workload_follows_the_policy_of_its_claim(self, present, policy):
+        claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "spare", "namespace": "sf"}}
+        live = {"PersistentVolumeClaim/spare": live_copy(claim, "u")} if present else {}
+        other = "update" if policy == "fail" else "fail"
+        (entry,) = rp.plan_data([UNUSED_VOLUME], live, other, {"PersistentVolumeClaim": policy})
+        assert entry["action"] == EXPECTED_DATA[(present, policy)]
+        assert entry["workload"] is None and entry["claim_key"] == "PersistentVolumeClaim/spare"
+
+    def test_data_owner_reads_every_spelling(self):
+        assert rp.data_owner(VOLUME) == ("StatefulSet", "zookeeper")
+        assert rp.data_owner(DEPLOYMENT_VOLUME) == ("Deployment", "web")
+        assert rp.data_owner(UNUSED_VOLUME) == ("PersistentVolumeClaim", "spare")
+        assert rp.data_owner(LOOSE_DUMP) == (None, None)
+
+    def test_refusals_name_a_deployment_and_an_unused_claim(self):
+        live = {"Deployment/web": {"metadata": {"name": "web"}}, "PersistentVolumeClaim/spare": {"metadata": {}}}
+        data = rp.plan_data([DEPLOYMENT_VOLUME, UNUSED_VOLUME], live, "fail")
+        assert rp.refusals([], data) == ["Deployment/web (data of web)", "PersistentVolumeClaim/spare (data of spare)"]
+        assert rp.describe([], data)[0] == "refuse volume web (claim web-data) of Deployment/web [fail]"
 
     def test_refusals_name_objects_and_data_as_the_error_message_does(self):
         live = {"Secret/db": live_copy(secret(), "u1"), "StatefulSet/mariadb": live_copy(statefulset("mariadb"), "u")}

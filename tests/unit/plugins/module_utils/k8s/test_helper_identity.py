@@ -1,3 +1,7 @@
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import pytest
 
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s import helper_identity as hi

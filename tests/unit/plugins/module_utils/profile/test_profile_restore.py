@@ -2,6 +2,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import pytest
+
 from ansible_collections.statesafe.backup.plugins.module_utils.profile import restore
 
 COMPONENTS = [
@@ -68,7 +70,27 @@ def test_data_components_keep_what_the_plan_reads():
                                 "revision": {"command": "x", "pod": "p"}}]
     assert restore.data_components(components) == [
         {"name": "db", "type": "dump"},
-        {"name": "data", "type": "volume", "statefulset": "s", "claim": "c"}]
+        {"name": "data", "type": "volume", "statefulset": "s", "claim": "c", "workload_kind": "StatefulSet",
+         "workload_name": "s"}]
+
+
+@pytest.mark.parametrize("component, expected", [
+    ({"statefulset": "db"}, ("StatefulSet", "db")),
+    ({"workload": "db"}, ("StatefulSet", "db")),
+    ({"workload": "web", "workload_kind": "Deployment"}, ("Deployment", "web")),
+    ({"workload": "rs", "workload_kind": "ReplicaSet"}, ("ReplicaSet", "rs")),
+    ({}, (None, None)),
+])
+def test_a_component_names_its_workload_with_a_kind_statefulset_by_default(component, expected):
+    assert restore.component_workload(dict(component, name="data", type="volume", claim="c")) == expected
+
+
+def test_data_components_give_every_workload_as_kind_and_name_and_none_for_an_unused_claim():
+    components = [{"name": "web", "type": "volume", "claim": "web-data", "workload": "web", "workload_kind": "Deployment"},
+                  {"name": "spare", "type": "volume", "claim": "spare"}]
+    assert restore.data_components(components) == [
+        {"name": "web", "type": "volume", "claim": "web-data", "workload_kind": "Deployment", "workload_name": "web"},
+        {"name": "spare", "type": "volume", "claim": "spare"}]
 
 
 def test_deletion_targets_name_each_object_in_the_target_namespace():

@@ -162,3 +162,39 @@ def test_a_volume_may_name_its_helper_image(image):
     profile = minimal()
     profile["components"][2]["helper_image"] = image
     assert validate(profile) == []
+
+
+@pytest.mark.parametrize("names", [
+    {"statefulset": "data"},
+    {"workload": "data"},
+    {"workload": "web", "workload_kind": "Deployment"},
+    {"workload": "rs", "workload_kind": "ReplicaSet"},
+    {"workload": "db", "workload_kind": "StatefulSet"},
+    {},
+], ids=["statefulset", "workload", "deployment", "replicaset", "explicit-statefulset", "unused-claim"])
+def test_a_volume_names_its_workload_and_kind_or_none(names):
+    profile = minimal()
+    volume = profile["components"][2]
+    del volume["statefulset"]
+    volume.update(names)
+    assert validate(profile) == []
+
+
+@pytest.mark.parametrize("names, problem", [
+    ({"workload": "web"}, "components[2]: names its workload twice: statefulset (a StatefulSet) or workload (with "
+                          "workload_kind), not both"),
+    ({"workload": "web", "workload_kind": "DaemonSet"},
+     "components[2].workload_kind: 'DaemonSet' is not one of StatefulSet, Deployment, ReplicaSet"),
+    ({"workload_kind": "Deployment"}, "components[2].workload_kind: only with workload (the workload's name)"),
+    ({"workload": ""}, "components[2].workload: must be a non-empty string, got ''"),
+])
+def test_volume_workload_problems(names, problem):
+    profile = minimal()
+    profile["components"][2].update(names)
+    assert problem in validate(profile)
+
+
+def test_a_dump_takes_no_workload_kind():
+    profile = minimal()
+    profile["components"][1]["workload_kind"] = "Deployment"
+    assert validate(profile)[0].startswith("components[1].workload_kind: unknown key for type dump")
