@@ -10,7 +10,9 @@ subresource (Pod -> ReplicaSet -> Deployment, Pod -> StatefulSet, a ReplicaSet o
 A pod that no such workload owns (a bare pod, a DaemonSet's, a Job's) cannot be stopped and
 started again by a replica count: the restore refuses it, naming the pod, the container and
 the path where it mounts the claim. A claim mounted by several pods (ReadWriteMany, or several
-replicas) stops every owner of every one of them.
+replicas) stops every owner of every one of them. The collection's own helper pods are not users:
+one left by a killed run only sleeps until its deadline (its copy ended with the run), and a re-run
+must not be refused, nor wait, for it.
 
 Pure functions decide (users, owners, the plan, readiness); ClaimWorkloads talks to the API.
 The plan is read before anything is stopped, so a caller can always start again what it
@@ -29,6 +31,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     ObjectNotFound,
     WorkloadsNotReady,
 )
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.helper_pod import is_helper_pod
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s.rollout import rollout_status
 
 # The apps/v1 kinds with a scale subresource; a DaemonSet has none (one pod per node, whatever its count).
@@ -56,9 +59,11 @@ def _claim_volume_names(pod_spec, claim):
 
 
 def mounting_pods(pods, claim):
-    """Pods that mount the claim and have not finished, terminating ones included (they still hold it), by name."""
+    """Pods that mount the claim and have not finished, terminating ones included (they still hold it), by name;
+    the collection's helper pods left out."""
     found = [p for p in pods or []
              if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+             and not is_helper_pod(p)
              and _claim_volume_names(p.get("spec") or {}, claim)]
     return sorted(found, key=lambda p: p["metadata"]["name"])
 

@@ -94,6 +94,13 @@ def helper_manifest(name, claim, image, read_only, lifetime, node=None, identity
     }
 
 
+def is_helper_pod(pod):
+    """Whether the pod is one of this collection's volume-copy helpers (by the labels helper_manifest sets)."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    return (labels.get("app.kubernetes.io/managed-by") == MANAGED_BY
+            and labels.get("app.kubernetes.io/component") == COMPONENT)
+
+
 def placement(claim_obj, users):
     """The node the helper must run on (or None), refusing what cannot work.
 

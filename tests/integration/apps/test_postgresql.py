@@ -209,23 +209,29 @@ def test_the_revision_moves_on_a_write_and_not_on_a_dump(server, kubectl):
         kubectl("-n", NS, "exec", "postgresql-0", "--", "sh", "-c", databases["command"] + " >/dev/null", timeout=300)
 
     # A dump's reads prune row versions that earlier writes left dead (pg_statistic rows an autoanalyze replaced,
-    # catalog rows of the databases the earlier tests swapped), and pruning writes WAL; after any such write the
-    # background writer logs one more standby snapshot (RUNNING_XACTS) within 15 s. The first backup after writes
-    # may so find the next one changed, a spurious dump, never a missed change. What backup_skip_unchanged relies
-    # on is the steady state: a dump after a dump with no write between. So: one dump, a checkpoint (a timed one
-    # during the measured dump would move the position too), and wait until the position holds for 20 s.
-    dump()
-    psql(kubectl, "CHECKPOINT")
-    seen = [revision()]
+    # catalog rows of the databases the earlier tests swapped), and pruning writes WAL; so does autovacuum, which
+    # may start on any database at any minute (freezing template1's pg_statistic, for one),
+    # and after any such write the background writer logs one more standby snapshot (RUNNING_XACTS) within 15 s.
+    # A backup after those finds the revision changed: a spurious dump, never a missed change. What
+    # backup_skip_unchanged relies on is the steady state, a dump after a dump with no write between, and that
+    # is what is measured here: autovacuum off for the measurement, one dump, a checkpoint (a timed one during
+    # the measured dump would move the position too), and the position still for 20 s.
+    psql(kubectl, "ALTER SYSTEM SET autovacuum = off; SELECT pg_reload_conf()")
+    try:
+        dump()
+        psql(kubectl, "CHECKPOINT")
+        seen = [revision()]
 
-    def settled() -> bool:
-        seen.append(revision())
-        return len(seen) >= 5 and len(set(seen[-5:])) == 1
+        def settled() -> bool:
+            seen.append(revision())
+            return len(seen) >= 5 and len(set(seen[-5:])) == 1
 
-    wait_until("the WAL position to hold for 20 s", settled, timeout=180, interval=5)
-    first = seen[-1]
-    dump()
-    after = revision()
+        wait_until("the WAL position to hold for 20 s", settled, timeout=180, interval=5)
+        first = seen[-1]
+        dump()
+        after = revision()
+    finally:
+        psql(kubectl, "ALTER SYSTEM RESET autovacuum; SELECT pg_reload_conf()")
     if after != first:
         # Which records moved it: the answer, not just the two positions.
         records = kubectl("-n", NS, "exec", "postgresql-0", "--", "sh", "-c",

@@ -16,6 +16,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     WorkloadsNotReady,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s import claim_workloads as cw
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s import helper_pod
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s.api import ResourceType
 
 NS = "shop"
@@ -69,6 +70,19 @@ class TestUsers:
                 pod("leaving", terminating=True, owners=[owner("StatefulSet", "c")])]
         assert [p["metadata"]["name"] for p in cw.mounting_pods(pods, "data")] == ["leaving"]
         assert cw.claim_users(pods, RS, "data") == (["StatefulSet/c"], [])
+
+    def test_a_helper_pod_left_by_a_killed_run_is_not_a_user(self):
+        leftover = helper_pod.helper_manifest("statesafe-copy-data-ab12cd", "data", "img", False, 600)
+        leftover["status"] = {"phase": "Running"}
+        assert helper_pod.is_helper_pod(leftover)
+        pods = [leftover, pod("db-0", owners=[owner("StatefulSet", "db")])]
+        assert [p["metadata"]["name"] for p in cw.mounting_pods(pods, "data")] == ["db-0"]
+        assert cw.claim_users(pods, RS, "data") == (["StatefulSet/db"], [])
+        # The same bare pod without the helper's labels is the application's, and refused.
+        del leftover["metadata"]["labels"]
+        assert not helper_pod.is_helper_pod(leftover)
+        assert [p["metadata"]["name"] for p, _why in cw.claim_users(pods, RS, "data")[1]] == [
+            "statesafe-copy-data-ab12cd"]
 
     def test_an_unused_claim_has_no_users(self):
         assert cw.claim_users([pod("x", claims=("other",))], RS, "data") == ([], [])
