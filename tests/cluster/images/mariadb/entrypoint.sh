@@ -24,11 +24,15 @@ INIT_SOCKET=$RUNDIR/init.sock
 log() { echo "mariadb-entrypoint: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# Only root can switch to mysql; anyone else runs mariadbd and mariadb-install-db as itself.
+# Only root can switch to mysql; anyone else runs mariadbd and mariadb-install-db as itself. An arbitrary uid has no
+# name, so unix_socket cannot let it in as root@localhost: initialisation then leaves root@localhost without a
+# password (only on the init socket, with networking off) until secure_sql sets it.
 if [ "$(id -u)" = 0 ]; then
   AS_MYSQL=(--user=mysql)
+  INSTALL_AUTH=()
 else
   AS_MYSQL=()
+  INSTALL_AUTH=(--auth-root-authentication-method=normal)
 fi
 
 sql_string() {
@@ -94,7 +98,7 @@ initialise() {
   else
     install -d "$STAGING"
   fi
-  mariadb-install-db "${AS_MYSQL[@]}" --datadir="$STAGING" --skip-test-db >/tmp/install-db.log 2>&1 \
+  mariadb-install-db "${AS_MYSQL[@]}" "${INSTALL_AUTH[@]}" --datadir="$STAGING" --skip-test-db >/tmp/install-db.log 2>&1 \
     || { cat /tmp/install-db.log >&2; die "mariadb-install-db failed"; }
 
   mariadbd "${AS_MYSQL[@]}" --datadir="$STAGING" --skip-networking \
@@ -103,7 +107,8 @@ initialise() {
   wait_for_init_server "$pid"
   secure_sql | mariadb --protocol=socket --socket="$INIT_SOCKET" -uroot \
     || { kill "$pid"; die "setting the root password failed"; }
-  mariadb-admin --socket="$INIT_SOCKET" -uroot shutdown
+  # With the password: unix_socket only lets in the OS user root, not an arbitrary uid.
+  MYSQL_PWD=$MARIADB_ROOT_PASSWORD mariadb-admin --socket="$INIT_SOCKET" -uroot shutdown
   wait "$pid" || true
 
   publish_staging
