@@ -338,6 +338,7 @@ def wanted_secrets() -> list[client.V1Secret]:
 def deploy(kubeconfig: str | None, timeout: int, restricted: bool = False) -> None:
     core, apps, _ = load_clients(kubeconfig)
     wait_namespace_gone_if_terminating(core, timeout)
+    refuse_other_shape(core, restricted)
     for name, text in rendered_manifests(restricted):
         kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts",
                 "--field-manager=statesafe-sample",
@@ -353,6 +354,22 @@ def deploy(kubeconfig: str | None, timeout: int, restricted: bool = False) -> No
             if exc.status != 409:  # already there: never rewrite existing secret data
                 raise
     wait_ready(apps, timeout)
+
+
+def refuse_other_shape(core, restricted: bool) -> None:
+    """Stop before applying anything when the namespace runs the other shape: its StatefulSets' claim templates
+    cannot change, and `restricted` would refuse the root pods."""
+    try:
+        labels = core.read_namespace(NAMESPACE).metadata.labels or {}
+    except ApiException as exc:
+        if exc.status == 404:
+            return
+        raise
+    enforced = labels.get("pod-security.kubernetes.io/enforce") == "restricted"
+    if enforced != restricted:
+        have, want = ("restricted", "default") if enforced else ("default", "restricted")
+        raise SystemExit(f"namespace {NAMESPACE} runs the {have} shape of the sample; deploying the {want} one "
+                         f"needs `sample.sh destroy` first (SAMPLE_NAMESPACE={NAMESPACE})")
 
 
 def wait_namespace_gone_if_terminating(core, timeout: int) -> None:
