@@ -215,8 +215,8 @@ def test_root_app_in_restricted_namespace_is_explained(run_module, core, apps, r
     assert helper_pods(core, rns) == []
 
 
-def test_running_root_pod_of_a_namespace_labelled_restricted_afterwards_is_explained(run_module, core, namespace,
-                                                                                   toolbox_image, tmp_path):
+def test_running_root_pod_of_a_namespace_labelled_restricted_afterwards_is_explained(
+        run_module, core, namespace, toolbox_image, tmp_path):
     """Labelling a namespace does not evict its pods (the API only warns), so a root pod can run under `restricted`:
     the identity read from it is refused before any helper pod is created, naming that pod."""
     make_claim(core, namespace, "rootdata", "local")
