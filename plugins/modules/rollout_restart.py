@@ -19,8 +19,12 @@ description:
     (a new C(kubectl.kubernetes.io/restartedAt) annotation in its pod template), then waited for as
     C(kubectl rollout status) does.
   - Left alone, and reported with the reason, are the workloads whose pods started after the configuration was written
-    anyway (created or recreated by the restore, or scaled to 0 and back for their volume or dump data), and those
-    whose update strategy is C(OnDelete) (a template change restarts nothing there).
+    anyway (created or recreated by the restore, scaled to 0 and back for their volume or dump data, or whose every
+    running pod was created after the newest write of what it reads, as when the restore rolled it or an operator
+    made it), those that run no pod (0 replicas), and those whose update strategy is C(OnDelete) (a template change
+    restarts nothing there).
+  - A pod created in the same second as the write counts as older, since the API server's times have whole seconds;
+    the doubt costs a restart, never a pod left on the old values.
 version_added: 0.2.0
 author:
   - statesafe maintainers (@statesafe)
@@ -64,7 +68,8 @@ attributes:
     description: Every run restarts the users of what the plan changed again.
     support: none
 notes:
-  - Needs C(list) and C(patch) on Deployments, StatefulSets and DaemonSets (apps) in the namespace.
+  - Needs C(list) and C(patch) on Deployments, StatefulSets and DaemonSets (apps), C(list) on pods and C(get) on the
+    changed Secrets and ConfigMaps (only their metadata is used) in the namespace.
 requirements:
   - kubernetes >= 24.2.0
 """
@@ -92,7 +97,8 @@ restarted:
   type: list
   elements: dict
 left_alone:
-  description: Users of changed configuration that were not restarted, each with C(workload), C(uses) and C(reason).
+  description: Users of changed configuration that were not restarted, each with C(workload), C(uses) and C(reason)
+    (its pods started after the change, it runs no pod, or its update strategy is C(OnDelete)).
   returned: always
   type: list
   elements: dict

@@ -10,8 +10,15 @@ the workloads that use it run on the old values until they restart. The restart 
 template, so the workload's own update strategy replaces its pods; the wait is what
 `kubectl rollout status` waits for.
 
-Pure functions decide (which configuration changed, which workloads use it, whether a rollout is
-done); Restarter does the API calls.
+"Changed" is narrower than "written by the restore": an update that leaves an object as it was changes
+nothing, and a workload whose pods all started after the configuration was written already runs on it
+(the restore created or rolled it, scaled it to 0 and back for its data, an operator made it from the
+restored custom resource): restarting those would only cost a rollout. So a disaster-recovery restore
+into an empty namespace restarts nothing, and a restore over a running application restarts exactly
+the workloads whose pods predate what they read. Nothing is restarted where nothing runs (0 replicas).
+
+Pure functions decide (which configuration changed, which workloads use it, whether their pods predate
+the change, whether a rollout is done); Restarter does the API calls.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,6 +28,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
+    ObjectNotFound,
     RolloutNotDone,
 )
 
@@ -95,25 +103,101 @@ def _template_spec(workload):
     return ((workload.get("spec") or {}).get("template") or {}).get("spec") or {}
 
 
-def users_of(workloads, changed, exclude=()):
+def last_written(obj):
+    """When an object was last written: the newest of its managedFields times and its creationTimestamp, or None.
+
+    Every write that changes an object stamps the writer's managedFields entry; a write that changes nothing
+    does not. The API server writes these times as RFC 3339 UTC with whole seconds ("...T08:40:00Z"), so the
+    strings order as the times do.
+    """
+    meta = obj.get("metadata") or {}
+    times = [entry.get("time") for entry in meta.get("managedFields") or []]
+    times.append(meta.get("creationTimestamp"))
+    times = [value for value in times if value]
+    return max(times) if times else None
+
+
+def _expression_matches(expression, labels):
+    operator, label = expression.get("operator"), expression.get("key")
+    values = expression.get("values") or []
+    if operator == "In":
+        return label in labels and labels[label] in values
+    if operator == "NotIn":
+        return label not in labels or labels[label] not in values
+    if operator == "Exists":
+        return label in labels
+    if operator == "DoesNotExist":
+        return label not in labels
+    return False
+
+
+def selector_matches(selector, labels):
+    """Whether a label selector (matchLabels and matchExpressions) selects these labels, as the API server does:
+    no selector selects nothing, an empty one everything."""
+    if selector is None:
+        return False
+    labels = labels or {}
+    for label, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(label) != value:
+            return False
+    return all(_expression_matches(expression, labels) for expression in selector.get("matchExpressions") or [])
+
+
+def running_pods(workload, pods):
+    """The workload's pods that run or are about to: selected by its selector, not terminating, not finished."""
+    selector = (workload.get("spec") or {}).get("selector")
+    return [pod for pod in pods
+            if selector_matches(selector, (pod.get("metadata") or {}).get("labels"))
+            and not (pod.get("metadata") or {}).get("deletionTimestamp")
+            and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+
+
+def _predates(pods, written):
+    """Whether a pod was created at or before the newest write time (unknown write times count as now).
+
+    The same second counts as before: the times have whole seconds, and a needless restart is cheaper than a pod
+    left on the old values.
+    """
+    if not written or None in written:
+        return bool(pods)
+    newest = max(written)
+    return any((pod.get("metadata") or {}).get("creationTimestamp", "") <= newest for pod in pods)
+
+
+def _why_left_alone(workload, workload_key, uses, exclude, pods, written):
+    if workload_key in exclude:
+        return "its pods started after the restore wrote the configuration"
+    if _update_strategy(workload) == "OnDelete":
+        return "its update strategy is OnDelete: its pods keep the old configuration until they are deleted"
+    running = running_pods(workload, pods)
+    if not running:
+        if (workload.get("spec") or {}).get("replicas") == 0:
+            return "it runs no pods (0 replicas): they will start on the restored configuration"
+        return "it runs no pods: they will start on the restored configuration"
+    if not _predates(running, [written.get(use) for use in uses]):
+        return "its pods started after {0} was last written".format(", ".join(uses))
+    return None
+
+
+def users_of(workloads, changed, exclude=(), pods=(), written=None):
     """(to restart, left alone): each {workload, uses} for the workloads whose pods read a changed key.
 
     workloads: live Deployments, StatefulSets and DaemonSets (kind and metadata.name set);
-    exclude: workload keys whose pods start after the change anyway (left alone, with the reason).
+    exclude: workload keys whose pods start after the change anyway (from the plan);
+    pods: the live pods of the namespace; written: {changed key: last_written time} (missing counts as now).
+    Those left alone carry the reason.
     """
     changed = set(changed)
+    written = written or {}
     restart, left = [], []
     for workload in workloads:
         uses = sorted(config_references(_template_spec(workload)) & changed)
         if not uses:
             continue
         entry = {"workload": key(workload["kind"], workload["metadata"]["name"]), "uses": uses}
-        if entry["workload"] in exclude:
-            entry["reason"] = "its pods started after the restore wrote the configuration"
-            left.append(entry)
-        elif _update_strategy(workload) == "OnDelete":
-            entry["reason"] = ("its update strategy is OnDelete: its pods keep the old configuration until they are"
-                               " deleted")
+        reason = _why_left_alone(workload, entry["workload"], uses, exclude, pods, written)
+        if reason:
+            entry["reason"] = reason
             left.append(entry)
         else:
             restart.append(entry)
@@ -179,6 +263,26 @@ class Restarter(object):
             found.extend(self.api.list_items(self._type(kind), namespace=self.namespace))
         return found
 
+    def pods(self):
+        return self.api.list_pods(self.namespace)
+
+    def written(self, config_keys):
+        """{Kind/name: last_written} of Secrets and ConfigMaps; None for one gone meanwhile.
+
+        Only metadata is kept: a Secret's data never leaves this method.
+        """
+        times = {}
+        for config_key in config_keys:
+            kind, name = config_key.split("/", 1)
+            path = self.api.resource_type("v1", kind).object_path(name, self.namespace)
+            try:
+                obj = self.api.request("GET", path, location=dict(namespace=self.namespace, kind=kind, name=name))
+            except ObjectNotFound:
+                times[config_key] = None
+                continue
+            times[config_key] = last_written({"metadata": obj.get("metadata") or {}})
+        return times
+
     def _path(self, workload_key):
         kind, name = workload_key.split("/", 1)
         return self._type(kind).object_path(name, self.namespace), dict(namespace=self.namespace, kind=kind, name=name)
@@ -228,7 +332,19 @@ def run(restarter, params, check_mode=False, timestamp=None):
     report = {"changed_config": changed, "restarted": [], "left_alone": []}
     if not changed:
         return report
-    restart, left = users_of(restarter.workloads(), changed, restarted_by_restore(plan_objects, plan_data))
+    workloads = restarter.workloads()
+    exclude = restarted_by_restore(plan_objects, plan_data)
+    # The pods and write times are read only for readers the plan does not already account for: a
+    # disaster-recovery restore, where the restore made every reader, costs no further request.
+    open_uses = set()
+    for workload in workloads:
+        if key(workload["kind"], workload["metadata"]["name"]) not in exclude:
+            open_uses |= config_references(_template_spec(workload)) & set(changed)
+    if open_uses:
+        pods, written = restarter.pods(), restarter.written(sorted(open_uses))
+    else:
+        pods, written = [], {}
+    restart, left = users_of(workloads, changed, exclude, pods=pods, written=written)
     report.update(restarted=restart, left_alone=left)
     if check_mode or not restart:
         return report

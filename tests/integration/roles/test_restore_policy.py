@@ -140,6 +140,8 @@ def history(kubeconfig, core, kubectl, tmp_path_factory):
         sample(kubeconfig, NS, "destroy", "--no-wait")
 
 
+# The first test also builds the module's history (a stack deployed, seeded and backed up three times).
+@pytest.mark.timeout(1200)
 def test_restore_the_oldest_of_several_archives(history, kubeconfig, core):
     sample(kubeconfig, NS, "destroy")
     assert not namespace_exists(core, NS)
@@ -235,6 +237,9 @@ def run_in_background(kubeconfig, history, **extra):
     return subprocess.Popen(argv, env=playbook_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+MARK_READY_AFTER = 20  # seconds after the restore creates the custom resource
+
+
 def test_recreate_gives_new_objects_and_waits_for_readiness(history, kubeconfig, core, kubectl, apis):
     change_secret(core, "changed-again")
     add_row(kubectl, 992000)
@@ -247,12 +252,15 @@ def test_recreate_gives_new_objects_and_waits_for_readiness(history, kubeconfig,
     output: dict = {}
     reader = threading.Thread(target=lambda: output.update(zip(("out", "err"), process.communicate(timeout=900))))
     reader.start()
-    # The sample has no operator: once the new custom resource exists, say it is ready, as sf-operator would.
+    # The sample has no operator: once the new custom resource exists, say it is ready, as sf-operator would,
+    # but only after the restore has had time to reach its readiness poll (it applies the resource last, then
+    # only the restart step runs before it): it must find the resource not ready and wait. A few seconds
+    # are not enough on a loaded machine.
     marked_at = None
     while reader.is_alive() and marked_at is None:
         items = custom.list_namespaced_custom_object(SF_GROUP, SF_VERSION, NS, SF_PLURAL)["items"]
         if items and items[0]["metadata"]["uid"] != old_uid:
-            time.sleep(4)  # the restore is already polling: it must wait, not find it ready at once
+            time.sleep(MARK_READY_AFTER)
             custom.patch_namespaced_custom_object_status(SF_GROUP, SF_VERSION, NS, SF_PLURAL, SF_NAME,
                                                          {"status": {"ready": True}})
             marked_at = time.monotonic()

@@ -1,15 +1,19 @@
 """A restore that changes a Secret or ConfigMap restarts the workloads that read it, and only those.
 
-A small application of our own in namespace `sfm-restart` (no sample stack: only configuration and
-the workloads that read it): a Deployment reading a ConfigMap through its environment, a
-StatefulSet mounting a Secret, and a Deployment reading neither. The profile backs up the
-ConfigMap and the Secret only (the workloads are managed elsewhere, as with GitOps). After the
-backup the configuration is changed and the workloads restarted onto it; then:
+A small application of our own in namespace `sfc-restart` (no sample stack: only configuration and
+the workloads that read it): a Deployment reading a ConfigMap through envFrom and a Secret through
+an env secretKeyRef, a StatefulSet mounting the Secret, a Deployment reading neither and one at 0
+replicas reading the ConfigMap. The profile backs up the ConfigMap and the Secret only (the workloads
+are managed elsewhere, as with GitOps). After the backup the configuration is changed and the
+workloads restarted onto it; then:
 
-- a restore with policy update brings the values back and restarts the two readers (their pods
-  see the backed-up values), not the bystander; the summary names both;
-- a second restore of the same archive changes nothing and restarts nothing;
+- a restore with policy update brings the values back and restarts the two running readers (their
+  pods see the backed-up values), not the bystander nor the one at 0 replicas; the summary names
+  each restarted workload with what it reads, and the idle one with its reason;
 - with `restart_changed=false` the configuration is restored and no pod is restarted.
+
+That a restore of identical configuration restarts nothing is a unit test (test_rollout.py): here each
+playbook run costs seconds, and the file stays near two minutes.
 
 The namespace is deleted at the end, whatever happened.
 """
@@ -24,7 +28,7 @@ import pytest
 
 from role_helpers import playbook
 
-NS = "sfm-restart"
+NS = "sfc-restart"
 IMAGE = "localhost/toolbox:bookworm-1"
 PART_OF = {"app.kubernetes.io/part-of": "restart-app"}
 PROFILE = {
@@ -54,7 +58,9 @@ def manifests(greeting: str, token: str) -> list[dict]:
          "data": {"token": base64.b64encode(token.encode()).decode()}},
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NS},
          "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                  "template": pod_template("web", {"container": {"envFrom": [{"configMapRef": {"name": "settings"}}]}})}},
+                  "template": pod_template("web", {"container": {
+                      "envFrom": [{"configMapRef": {"name": "settings"}}],
+                      "env": [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "token", "key": "token"}}}]}})}},
         {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "worker", "namespace": NS},
          "spec": {"replicas": 1, "serviceName": "worker", "selector": {"matchLabels": {"app": "worker"}},
                   "template": pod_template("worker", {
@@ -63,6 +69,9 @@ def manifests(greeting: str, token: str) -> list[dict]:
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bystander", "namespace": NS},
          "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "bystander"}},
                   "template": pod_template("bystander", {})}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "idle", "namespace": NS},
+         "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "idle"}},
+                  "template": pod_template("idle", {"container": {"envFrom": [{"configMapRef": {"name": "settings"}}]}})}},
     ]
 
 
@@ -116,7 +125,7 @@ def change_and_restart(kubectl, core) -> dict[str, str]:
         kubectl("-n", NS, "rollout", "restart", workload)
     settle(kubectl)
     running = pods(core)
-    assert seen(kubectl, running["web"], "echo $GREETING") == "changed-later"
+    assert seen(kubectl, running["web"], "echo $GREETING $TOKEN") == "changed-later token-2"
     assert seen(kubectl, running["worker"], "cat /token/token") == "token-2"
     return running
 
@@ -132,28 +141,27 @@ def test_a_restore_restarts_the_readers_of_what_it_changed_and_only_them(app, ku
     before = change_and_restart(kubectl, core)
     summary = restore(app)
     assert set(summary["restarted"]) == READERS
+    assert summary["restarted_because"] == {"Deployment/web": ["ConfigMap/settings", "Secret/token"],
+                                            "StatefulSet/worker": ["Secret/token"]}
     step = next(s for s in summary["steps"] if s["step"] == "restart")
     assert sorted(step["changed_config"]) == ["ConfigMap/settings", "Secret/token"]
+    assert [(e["workload"], e["reason"].split(":")[0]) for e in step["left_alone"]] == [
+        ("Deployment/idle", "it runs no pods (0 replicas)")]
+    # Names only: a value of the Secret never reaches the summary.
+    assert "token-1" not in json.dumps(summary) and "token-2" not in json.dumps(summary)
     after = pods(core)
     assert after["web"] != before["web"] and after["worker"] != before["worker"]
     assert after["bystander"] == before["bystander"]
-    assert seen(kubectl, after["web"], "echo $GREETING") == "backed-up"
+    assert seen(kubectl, after["web"], "echo $GREETING $TOKEN") == "backed-up token-1"
     assert seen(kubectl, after["worker"], "cat /token/token") == "token-1"
-
-
-def test_restoring_the_same_archive_again_restarts_nothing(app, kubectl, core):
-    before = pods(core)
-    summary = restore(app)
-    assert summary["restarted"] == []
-    assert pods(core) == before
 
 
 def test_restart_changed_false_restores_the_configuration_without_restarting(app, kubectl, core):
     before = change_and_restart(kubectl, core)
     summary = restore(app, restart_changed=False)
-    assert summary["restarted"] == []
+    assert summary["restarted"] == [] and summary["restarted_because"] == {}
     assert pods(core) == before
     assert json.loads(kubectl("-n", NS, "get", "configmap", "settings", "-o", "json").stdout)["data"] == \
         {"GREETING": "backed-up"}
     # The running pod still has the value it started with: what the restart is for.
-    assert seen(kubectl, before["web"], "echo $GREETING") == "changed-later"
+    assert seen(kubectl, before["web"], "echo $GREETING $TOKEN") == "changed-later token-2"
