@@ -53,6 +53,12 @@ class PlaybookRun:
         return [task["task"]["name"] for play in self.document.get("plays", [])
                 for task in play.get("tasks", [])]
 
+    def results(self, task: str) -> list[dict]:
+        """The host results of every task whose own name (bare_task_name) starts with `task`."""
+        return [result for play in self.document.get("plays", []) for entry in play.get("tasks", [])
+                if bare_task_name(entry["task"]["name"]).startswith(task)
+                for result in entry.get("hosts", {}).values()]
+
     def executed(self) -> list[str]:
         """The tasks that ran on a host (not skipped), by the name their role gives them (`Dump | x`)."""
         return [bare_task_name(task["task"]["name"]) for play in self.document.get("plays", [])
@@ -119,12 +125,13 @@ def listed_archives(kubeconfig: str, tmp: Path, namespace: str, **extra) -> list
 
 
 @contextmanager
-def backed_up_sample(kubeconfig: str, core: client.CoreV1Api, tmp: Path, namespace: str):
-    """The sample deployed and seeded in `namespace`, its fingerprint and one backup of it (repository tmp/repo,
-    staging tmp/staging): {"tmp", "fingerprint", "backup"}. The namespace is destroyed afterwards, whatever
-    happened."""
+def backed_up_sample(kubeconfig: str, core: client.CoreV1Api, tmp: Path, namespace: str,
+                     deploy_options: tuple[str, ...] = ()):
+    """The sample deployed (`sample.sh deploy <deploy_options>`) and seeded in `namespace`, its fingerprint and one
+    backup of it (repository tmp/repo, staging tmp/staging): {"tmp", "fingerprint", "backup"}. The namespace is
+    destroyed afterwards, whatever happened."""
     try:
-        sample(kubeconfig, namespace, "deploy")
+        sample(kubeconfig, namespace, "deploy", *deploy_options)
         sample(kubeconfig, namespace, "seed")
         before = sample(kubeconfig, namespace, "fingerprint")
         backup = playbook("backup.yml", kubeconfig, tmp, namespace, staging=str(tmp / "staging"))

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make demo: the sample Software Factory stack backed up, lost and restored, told as a short story.
 # Needs the local cluster (make cluster). Work files go to $DEMO_DIR (default: a new temporary directory).
+# The stack runs as on a production cluster: namespace sf-demo enforces PodSecurity `restricted` and every pod runs
+# as a non-root uid (sample.sh deploy --restricted); the restore recreates the namespace with that label.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -15,13 +17,17 @@ mkdir -p "$collections/ansible_collections/statesafe"
 ln -s "$root" "$collections/ansible_collections/statesafe/backup"
 export ANSIBLE_COLLECTIONS_PATH=$collections ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_INVENTORY_UNPARSED_WARNING=0
 export ANSIBLE_NOCOLOR=1
+# A namespace of its own: the tests deploy the default shape into sf, and a namespace keeps its shape.
+ns=${SAMPLE_NAMESPACE:-sf-demo}
+export SAMPLE_NAMESPACE=$ns
+restricted='{"pod-security.kubernetes.io/enforce": "restricted"}'
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 playbook() {  # playbook <name> <log> [-e ...]: run quietly, show the role's summary line, keep the log
   local name=$1 log=$2
   shift 2
   if ! "$venv/bin/ansible-playbook" "$root/playbooks/$name" -e "kubeconfig=$KUBECONFIG" \
-      -e "repository=$work/repo" -e "ansible_python_interpreter=$venv/bin/python" "$@" >"$log" 2>&1; then
+      -e "app_namespace=$ns" -e "repository=$work/repo" -e "ansible_python_interpreter=$venv/bin/python" "$@" >"$log" 2>&1; then
     grep -E 'fatal|msg' "$log" | tail -5
     echo "$name failed; the whole log is $log" >&2
     return 1
@@ -30,8 +36,9 @@ playbook() {  # playbook <name> <log> [-e ...]: run quietly, show the role's sum
 }
 sample() { "$here/sample.sh" "$@" 2>/dev/null; }
 
-say "1. The sample Software Factory stack in namespace sf: MariaDB, Zookeeper, Secrets, ConfigMaps, the CR"
-"$here/sample.sh" deploy 2>&1 | sed 's/^/   /'
+say "1. The sample Software Factory stack in namespace $ns: MariaDB, Zookeeper, Secrets, ConfigMaps, the CR"
+echo "   (PodSecurity restricted enforced, every pod non-root, as sf-operator's pods run on OpenShift)"
+"$here/sample.sh" deploy --restricted 2>&1 | sed 's/^/   /'
 "$here/sample.sh" seed 2>&1 | sed 's/^/   /'
 before=$(sample fingerprint)
 echo "   fingerprint of everything a restore must bring back: $before"
@@ -46,14 +53,16 @@ echo "   ($((SECONDS - start)) s with Ansible start-up; staging tree kept in $wo
 
 say "3. Disaster: a late change, then the whole namespace is deleted"
 # shellcheck disable=SC2016  # expanded in the container, from its own environment
-"$KUBECTL" exec -n sf mariadb-0 -c mariadb -- sh -c \
+"$KUBECTL" exec -n "$ns" mariadb-0 -c mariadb -- sh -c \
   'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -e "DELETE FROM zuul.zuul_build WHERE id <= 100"'
 echo "   deleted 100 builds after the backup: fingerprint now $(sample fingerprint)"
 "$here/sample.sh" destroy 2>&1 | sed 's/^/   /'
 
-say "4. Restore the latest complete archive (playbooks/restore.yml -e archive=latest)"
+say "4. Restore the latest complete archive into a new namespace enforcing restricted (playbooks/restore.yml)"
 start=$SECONDS
-playbook restore.yml "$work/restore.log" -e "staging=$work/restore" -e archive=latest
+playbook restore.yml "$work/restore.log" -e "staging=$work/restore" -e archive=latest \
+  -e "{\"namespace_labels\": $restricted}"
+echo "   namespace $ns: $("$KUBECTL" get namespace "$ns" -o jsonpath='{.metadata.labels.pod-security\.kubernetes\.io/enforce}') enforced"
 echo "   ($((SECONDS - start)) s with Ansible start-up)"
 
 say "5. Compare"
@@ -69,7 +78,7 @@ else
 fi
 
 # Hand the restored StatefulSets and Services back to sample.sh (claims and data stay), so `deploy` works again.
-"$KUBECTL" delete -n sf statefulset,service -l app.kubernetes.io/part-of=softwarefactory --wait=true >/dev/null
-"$here/sample.sh" deploy >/dev/null 2>&1
+"$KUBECTL" delete -n "$ns" statefulset,service -l app.kubernetes.io/part-of=softwarefactory --wait=true >/dev/null
+"$here/sample.sh" deploy --restricted >/dev/null 2>&1
 echo
 echo "Logs and the repository are in $work."

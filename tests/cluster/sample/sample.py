@@ -1,6 +1,7 @@
 """The sample Software Factory stack: deploy it, seed it with known data, fingerprint it.
 
     sample.py deploy        apply the manifests, create missing Secrets, wait until Ready
+                            (--restricted: the namespace enforces PodSecurity restricted, pods run as non-root)
     sample.py seed          write the known data (databases, tables, znodes, Zuul project keys)
     sample.py fingerprint   print one digest of everything a restore must bring back
     sample.py destroy       delete the namespace and wait until it is gone (--no-wait: only ask)
@@ -8,6 +9,12 @@
 The fingerprint is what proves a restore: taken before a backup and after a restore,
 the two must be equal. `fingerprint --verbose` prints each part's digest to stderr so
 that a mismatch says what differs.
+
+`deploy --restricted` gives the stack the shape sf-operator's pods have on OpenShift (restricted-v2): an
+arbitrary non-root uid with group 0 and the same number as fsGroup, no privilege escalation, every capability
+dropped, seccomp RuntimeDefault, in a namespace labelled to enforce PodSecurity `restricted`; the claims use the
+`local` StorageClass, whose volumes get the fsGroup (the default `hostpath` class ignores it). A namespace keeps
+the shape it was deployed with: destroy it before deploying it the other way.
 
 Secret values are generated once, on first deploy, never rewritten: deploy is
 idempotent and a later fingerprint sees the same data.
@@ -28,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
@@ -39,6 +48,13 @@ PART_OF = {"app.kubernetes.io/part-of": "softwarefactory"}
 CR = ("sf.softwarefactory-project.io", "v1", "softwarefactories", "my-sf")
 STATEFULSETS = ("mariadb", "zookeeper")
 TABLES = ("zuul.zuul_buildset", "zuul.zuul_build", "sfmanager.artifacts")
+
+# deploy --restricted: the first uid of a typical OpenShift namespace range (openshift.io/sa.scc.uid-range), in no
+# image's /etc/passwd, as restricted-v2 assigns it; also the fsGroup, as the range's supplemental groups give it.
+RESTRICTED_UID = 1000680000
+RESTRICTED_LABELS = {"pod-security.kubernetes.io/enforce": "restricted",
+                     "pod-security.kubernetes.io/enforce-version": "latest"}
+RESTRICTED_STORAGE_CLASS = "local"
 
 SEED_SQL = """
 CREATE DATABASE IF NOT EXISTS zuul;
@@ -248,8 +264,26 @@ def image_refs() -> dict[str, str]:
     return refs
 
 
-def rendered_manifests() -> list[tuple[str, str]]:
-    """(file name, text) in apply order, with each `localhost/<image>:TAG` resolved."""
+def restricted_shape(document: dict) -> dict:
+    """A manifest as it must be to run in a namespace enforcing PodSecurity `restricted` (deploy --restricted)."""
+    kind = document.get("kind")
+    if kind == "Namespace":
+        document["metadata"].setdefault("labels", {}).update(RESTRICTED_LABELS)
+    elif kind == "StatefulSet":
+        pod_spec = document["spec"]["template"]["spec"]
+        # No runAsGroup: an arbitrary uid runs with group 0 on OpenShift, and the images make what they write
+        # outside the volume writable by group 0.
+        pod_spec["securityContext"] = {"runAsNonRoot": True, "runAsUser": RESTRICTED_UID,
+                                       "fsGroup": RESTRICTED_UID, "seccompProfile": {"type": "RuntimeDefault"}}
+        for container in pod_spec["containers"]:
+            container["securityContext"] = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+        for template in document["spec"].get("volumeClaimTemplates") or []:
+            template["spec"]["storageClassName"] = RESTRICTED_STORAGE_CLASS
+    return document
+
+
+def rendered_manifests(restricted: bool = False) -> list[tuple[str, str]]:
+    """(file name, text) in apply order, with each `localhost/<image>:TAG` resolved; `restricted`: restricted_shape."""
     refs = image_refs()
     rendered = []
     for path in sorted((HERE / "manifests").glob("*.yaml")):
@@ -259,6 +293,9 @@ def rendered_manifests() -> list[tuple[str, str]]:
         text = re.sub(r"(?m)^(\s*namespace:) sf$", rf"\1 {NAMESPACE}", text)
         if path.name.startswith("00-namespace"):
             text = re.sub(r"(?m)^(  name:) sf$", rf"\1 {NAMESPACE}", text)
+        if restricted:
+            text = yaml.safe_dump_all([restricted_shape(d) for d in yaml.safe_load_all(text) if d],
+                                      sort_keys=False)
         rendered.append((path.name, text))
     return rendered
 
@@ -298,10 +335,11 @@ def wanted_secrets() -> list[client.V1Secret]:
     ]
 
 
-def deploy(kubeconfig: str | None, timeout: int) -> None:
+def deploy(kubeconfig: str | None, timeout: int, restricted: bool = False) -> None:
     core, apps, _ = load_clients(kubeconfig)
     wait_namespace_gone_if_terminating(core, timeout)
-    for name, text in rendered_manifests():
+    refuse_other_shape(core, restricted)
+    for name, text in rendered_manifests(restricted):
         kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts",
                 "--field-manager=statesafe-sample",
                 "-f", "-", stdin=text)
@@ -316,6 +354,22 @@ def deploy(kubeconfig: str | None, timeout: int) -> None:
             if exc.status != 409:  # already there: never rewrite existing secret data
                 raise
     wait_ready(apps, timeout)
+
+
+def refuse_other_shape(core, restricted: bool) -> None:
+    """Stop before applying anything when the namespace runs the other shape: its StatefulSets' claim templates
+    cannot change, and `restricted` would refuse the root pods."""
+    try:
+        labels = core.read_namespace(NAMESPACE).metadata.labels or {}
+    except ApiException as exc:
+        if exc.status == 404:
+            return
+        raise
+    enforced = labels.get("pod-security.kubernetes.io/enforce") == "restricted"
+    if enforced != restricted:
+        have, want = ("restricted", "default") if enforced else ("default", "restricted")
+        raise SystemExit(f"namespace {NAMESPACE} runs the {have} shape of the sample; deploying the {want} one "
+                         f"needs `sample.sh destroy` first (SAMPLE_NAMESPACE={NAMESPACE})")
 
 
 def wait_namespace_gone_if_terminating(core, timeout: int) -> None:
@@ -443,9 +497,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--no-wait", dest="wait", action="store_false",
                         help="destroy: ask for the deletion and return (a test's teardown that nothing waits on)")
+    parser.add_argument("--restricted", action="store_true",
+                        help="deploy: PodSecurity restricted namespace, non-root pods (see the module's docstring)")
     args = parser.parse_args(argv)
     if args.command == "deploy":
-        deploy(args.kubeconfig, args.timeout)
+        deploy(args.kubeconfig, args.timeout, args.restricted)
     elif args.command == "seed":
         seed(args.kubeconfig)
     elif args.command == "fingerprint":

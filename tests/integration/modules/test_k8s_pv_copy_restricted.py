@@ -215,6 +215,22 @@ def test_root_app_in_restricted_namespace_is_explained(run_module, core, apps, r
     assert helper_pods(core, rns) == []
 
 
+def test_running_root_pod_of_a_namespace_labelled_restricted_afterwards_is_explained(
+        run_module, core, namespace, toolbox_image, tmp_path):
+    """Labelling a namespace does not evict its pods (the API only warns), so a root pod can run under `restricted`:
+    the identity read from it is refused before any helper pod is created, naming that pod."""
+    make_claim(core, namespace, "rootdata", "local")
+    start_pod(core, namespace, "rootpod", pod_spec(toolbox_image, "rootdata", {"runAsUser": 0}, {}))
+    core.patch_namespace(namespace, {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})
+    run = run_module("k8s_pv_copy", {"namespace": namespace, "pvc": "rootdata", "local_path": str(tmp_path / "m"),
+                                     "helper_image": toolbox_image})
+    assert run.failed, run
+    assert f"namespace {namespace} enforces PodSecurity restricted" in run.msg, run.msg
+    assert "claim rootdata" in run.msg and "pod rootpod, container main runs as root (runAsUser 0)" in run.msg
+    assert "Set runAsUser (non-zero), runAsGroup and fsGroup in that pod's securityContext" in run.msg
+    assert helper_pods(core, namespace) == []
+
+
 def test_image_that_cannot_be_pulled_fails_fast_and_leaves_no_pod(run_module, core, app, tmp_path):
     image = "localhost/statesafe-no-such-image:0"
     started = time.monotonic()

@@ -6,6 +6,11 @@
 # Environment: MARIADB_ROOT_PASSWORD (required to initialise),
 #              MARIADB_DATABASE (optional, created at initialisation).
 # Extra arguments are passed on to mariadbd.
+#
+# As root it prepares the directories and runs mariadbd as user mysql. As any other uid (runAsUser, as
+# PodSecurity `restricted` and OpenShift's arbitrary uids demand) it runs everything as that uid: the
+# volume must then be writable by it (an fsGroup on storage that applies it), /run/mysqld is writable
+# by group 0, which OpenShift gives every arbitrary uid, and nothing is chowned.
 set -euo pipefail
 
 DATADIR=/var/lib/mysql
@@ -19,6 +24,17 @@ INIT_SOCKET=$RUNDIR/init.sock
 log() { echo "mariadb-entrypoint: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# Only root can switch to mysql; anyone else runs mariadbd and mariadb-install-db as itself. An arbitrary uid has no
+# name, so unix_socket cannot let it in as root@localhost: initialisation then leaves root@localhost without a
+# password (only on the init socket, with networking off) until secure_sql sets it.
+if [ "$(id -u)" = 0 ]; then
+  AS_MYSQL=(--user=mysql)
+  INSTALL_AUTH=()
+else
+  AS_MYSQL=()
+  INSTALL_AUTH=(--auth-root-authentication-method=normal)
+fi
+
 sql_string() {
   local s=${1//\\/\\\\}
   s=${s//\'/\\\'}
@@ -31,6 +47,11 @@ sql_ident() {
 }
 
 prepare_dirs() {
+  if [ "$(id -u)" != 0 ]; then
+    [ -w "$DATADIR" ] || die "$DATADIR is not writable by uid $(id -u) (groups $(id -G)); give the pod an fsGroup on storage that applies it, or run as root"
+    [ -w "$RUNDIR" ] || die "$RUNDIR is not writable by uid $(id -u) (groups $(id -G)); run with group 0 (no runAsGroup) or as root"
+    return 0
+  fi
   mkdir -p "$DATADIR" "$RUNDIR"
   chown mysql:mysql "$RUNDIR"
   # A fresh volume is owned by root, and restored files may be too; only
@@ -72,17 +93,22 @@ initialise() {
     || die "$DATADIR is not initialised and MARIADB_ROOT_PASSWORD is not set; set it so the root password can be configured"
   log "initialising $DATADIR"
   rm -rf "$STAGING"
-  install -d -o mysql -g mysql "$STAGING"
-  mariadb-install-db --user=mysql --datadir="$STAGING" --skip-test-db >/tmp/install-db.log 2>&1 \
+  if [ "$(id -u)" = 0 ]; then
+    install -d -o mysql -g mysql "$STAGING"
+  else
+    install -d "$STAGING"
+  fi
+  mariadb-install-db "${AS_MYSQL[@]}" "${INSTALL_AUTH[@]}" --datadir="$STAGING" --skip-test-db >/tmp/install-db.log 2>&1 \
     || { cat /tmp/install-db.log >&2; die "mariadb-install-db failed"; }
 
-  mariadbd --user=mysql --datadir="$STAGING" --skip-networking \
+  mariadbd "${AS_MYSQL[@]}" --datadir="$STAGING" --skip-networking \
     --socket="$INIT_SOCKET" --pid-file="$RUNDIR/init.pid" &
   local pid=$!
   wait_for_init_server "$pid"
   secure_sql | mariadb --protocol=socket --socket="$INIT_SOCKET" -uroot \
     || { kill "$pid"; die "setting the root password failed"; }
-  mariadb-admin --socket="$INIT_SOCKET" -uroot shutdown
+  # With the password: unix_socket only lets in the OS user root, not an arbitrary uid.
+  MYSQL_PWD=$MARIADB_ROOT_PASSWORD mariadb-admin --socket="$INIT_SOCKET" -uroot shutdown
   wait "$pid" || true
 
   publish_staging
@@ -107,4 +133,4 @@ prepare_dirs
 if [ ! -d "$DATADIR/mysql" ]; then
   initialise
 fi
-exec mariadbd --user=mysql --datadir="$DATADIR" --bind-address=0.0.0.0 --port=3306 "$@"
+exec mariadbd "${AS_MYSQL[@]}" --datadir="$DATADIR" --bind-address=0.0.0.0 --port=3306 "$@"
