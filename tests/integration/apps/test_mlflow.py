@@ -99,10 +99,10 @@ def call(url: str, method: str = "GET", body: object = None, raw: bytes | None =
         return exc.code, exc.read()
 
 
-def api(base: str, path: str, method: str = "GET", body: object = None, **query) -> dict:
-    url = f"{base}{API}/{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+def api(base: str, endpoint: str, method: str = "GET", body: object = None, **query) -> dict:
+    url = f"{base}{API}/{endpoint}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
     status, data = call(url, method, body)
-    assert status == 200, f"{method} {path}: {status} {data[:2000]!r}"
+    assert status == 200, f"{method} {endpoint}: {status} {data[:2000]!r}"
     return json.loads(data) if data.strip() else {}
 
 

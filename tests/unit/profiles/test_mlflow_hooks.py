@@ -26,7 +26,8 @@ POST = PROFILE["hooks"]["post"][0]["command"]
 def hook(command: str, db: Path | str, state: Path, **env) -> subprocess.CompletedProcess:
     uri = db if isinstance(db, str) else f"sqlite:///{db}"
     environment = dict(os.environ, MLFLOW_BACKEND_STORE_URI=uri, STATESAFE_MLFLOW_LOCK_DIR=str(state), **env)
-    return subprocess.run(["sh", "-c", command], env=environment, capture_output=True, text=True, timeout=60)
+    return subprocess.run(["sh", "-c", command], env=environment, capture_output=True, text=True, check=False,
+                          timeout=60)
 
 
 def database(path: Path, wal: bool = False) -> Path:
