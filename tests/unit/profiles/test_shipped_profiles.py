@@ -21,7 +21,7 @@ def test_a_shipped_profile_passes_the_schema(path):
 
 
 def test_profiles_are_shipped():
-    assert {p.stem for p in PROFILES} >= {"softwarefactory", "postgresql", "keycloak"}
+    assert {p.stem for p in PROFILES} >= {"softwarefactory", "postgresql", "keycloak", "mlflow"}
 
 
 def test_the_keycloak_database_dump_is_the_postgresql_profiles_own():

@@ -11,7 +11,8 @@ PROFILES = sorted((ROOT / "profiles").glob("*.yml"))
 REQUIRED_KEYS = {
     "resources": {"name", "resources"},
     "dump": {"name", "pod", "command", "restore_command", "extension"},
-    "volume": {"name", "claim", "statefulset"},
+    # A volume's workload is optional (a claim no workload uses), and named by `workload` or `statefulset`.
+    "volume": {"name", "claim"},
 }
 
 
@@ -28,6 +29,8 @@ def test_profile_is_valid_data(profile):
         if component["type"] == "resources":
             assert component.get("restore_phase", "early") in ("early", "last")
             assert all("kind" in selection for selection in component["resources"])
+        if component["type"] == "volume":
+            assert not {"workload", "statefulset"} <= set(component), component["name"]
 
 
 def test_softwarefactory_order_and_mariadb_dump():
