@@ -172,3 +172,22 @@ def pytest_collection_modifyitems(config, items):
     here = Path(__file__).parent
     rank = {str(here / name): position for position, name in enumerate(SLOWEST_FIRST)}
     items.sort(key=lambda item: rank.get(str(item.path), len(rank)))
+
+
+# Where the run's time went, per file: the `--durations` list shows single tests, but a worker is busy
+# for a whole file (loadfile), and the budget (docs/development.md) is spent per file.
+_FILE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _FILE_SECONDS:
+        return
+    terminalreporter.section("seconds per test file (setup, call and teardown), longest first")
+    for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{seconds:8.1f}s  {path}")
+    terminalreporter.write_line(f"{sum(_FILE_SECONDS.values()):8.1f}s  in all, over every worker")
