@@ -1,10 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: statesafe.backup contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Backup hooks declared on pods with annotations, in the manner of Velero's pre/post backup hooks.
+"""Backup hooks declared on pods with annotations, in three spellings users already have.
 
 A pod asks for a command to run in one of its containers before the capture (pre) and after it
-(post, always run) with these annotations (PHASE is ``pre`` or ``post``)::
+(post, always run). PHASE is ``pre`` or ``post``:
+
+``statesafe`` (our own)::
 
     statesafe.backup/PHASE-hook-command    a shell command line, or a JSON list of arguments (no shell)
     statesafe.backup/PHASE-hook-container  the container (default: the pod's
@@ -12,9 +14,24 @@ A pod asks for a command to run in one of its containers before the capture (pre
     statesafe.backup/PHASE-hook-on-error   Fail (default) or Continue
     statesafe.backup/PHASE-hook-timeout    seconds, or a duration such as 30s, 2m, 1h (default 300s)
 
-Velero spells the same ``pre.hook.backup.velero.io/command`` and so on. Only the command is required;
-a container, on-error or timeout annotation without a command is an error, as is any other
-``statesafe.backup/...-hook-...`` key, so a typo never silently disables a freeze.
+``velero`` (Velero's backup hooks, read as Velero reads them)::
+
+    PHASE.hook.backup.velero.io/command    a JSON list of arguments, or one word run as the whole command
+    PHASE.hook.backup.velero.io/container  as above
+    PHASE.hook.backup.velero.io/on-error   Fail (default) or Continue
+    PHASE.hook.backup.velero.io/timeout    a Go duration such as 30s, 1m30s (default 30s, Velero's)
+
+``design`` (the CSI-snapshot backup design's example, a shell command line and nothing else)::
+
+    backups.example.com.PHASE-hook
+
+A phase takes its hook from one spelling: ours before Velero's before the design's. A pod that carries a
+phase in several spellings (a namespace moving from Velero keeps Velero's while adding ours) gets the
+first, and the others are reported as not used rather than run twice. Only the command is required; a
+container, on-error or timeout annotation without a command is an error, as is any other key of a
+spelling's fields (``statesafe.backup/...-hook-...``, ``PHASE.hook.backup.velero.io/...``), so a typo never
+silently disables a freeze. Velero is laxer in two places and we are not: it runs a command whose JSON is
+broken as a single word, and it takes an on-error it does not know as Fail.
 
 Everything here is data to data: pod objects as the API returns them in, quiesce_exec argument sets
 out. Errors raise InvalidInput naming the namespace, the pod and the annotation.
@@ -37,7 +54,14 @@ DEFAULT_TIMEOUT = 300
 MAX_TIMEOUT = 86400
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 
+VELERO_SUFFIX = ".hook.backup.velero.io/"
+VELERO_DEFAULT_TIMEOUT = 30
+DESIGN_PREFIX = "backups.example.com."
+
 _KEY = re.compile(r"^(pre|post)-hook-(.+)$")
+_GO_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|\u00b5s|ms|s|m|h)")
+_GO_DURATION = re.compile(r"^(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|\u00b5s|ms|s|m|h))+$")
+_GO_UNIT = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 _DURATION = re.compile(r"^\s*([0-9]+)\s*(s|m|h)?\s*$")
 _UNIT = {None: 1, "s": 1, "m": 60, "h": 3600}
 
@@ -106,65 +130,155 @@ def hook_annotations(annotations):
     return found, unknown
 
 
+def velero_annotation(phase, field):
+    """Velero's key of one field of one phase: pre.hook.backup.velero.io/command."""
+    return "{0}{1}{2}".format(phase, VELERO_SUFFIX, field)
+
+
+def velero_hook_annotations(annotations):
+    """{phase: {field: value}} for Velero's backup hook annotations; unknown fields of those prefixes -> errors."""
+    found, unknown = {}, []
+    for key in sorted(annotations or {}):
+        for phase in PHASES:
+            prefix = velero_annotation(phase, "")
+            if key.startswith(prefix):
+                field = key[len(prefix):]
+                if field in FIELDS:
+                    found.setdefault(phase, {})[field] = annotations[key]
+                else:
+                    unknown.append(key)
+    return found, unknown
+
+
+def design_annotation(phase, field="command"):
+    """The design document's key of a phase (it has only the command): backups.example.com.pre-hook."""
+    return "{0}{1}-hook".format(DESIGN_PREFIX, phase)
+
+
+def design_hook_annotations(annotations):
+    """{phase: {'command': value}} for the design document's annotations (no other fields exist there)."""
+    annotations = annotations or {}
+    found = dict((phase, {"command": annotations[design_annotation(phase)]})
+                 for phase in PHASES if design_annotation(phase) in annotations)
+    return found, []
+
+
+def parse_velero_command(value, where):
+    """Velero's reading: a JSON list -> argv; anything else is one word, the whole command (no shell)."""
+    text = value.strip() if isinstance(value, str) else ""
+    if text.startswith("["):
+        return parse_command(text, where)
+    if not text:
+        raise InvalidInput("{0}: the command is empty".format(where))
+    return {"argv": [text]}
+
+
+def parse_go_duration(value, where):
+    """A Go duration as Velero takes it ('30s', '1m30s', '500ms') -> whole seconds, rounded up (1 .. 86400)."""
+    text = str(value).strip()
+    if not _GO_DURATION.match(text):
+        raise InvalidInput("{0}: timeout {1!r} is not a Go duration such as 30s, 1m30s or 2h".format(where, value))
+    seconds = sum(float(number) * _GO_UNIT[unit] for number, unit in _GO_PART.findall(text))
+    whole = int(seconds) + (1 if seconds > int(seconds) else 0)
+    if not 1 <= whole <= MAX_TIMEOUT:
+        raise InvalidInput("{0}: timeout {1!r} must be between 1 second and 24 hours".format(where, value))
+    return whole
+
+
+class Spelling:
+    """One way of writing hook annotations: how its keys are found, named and read."""
+
+    def __init__(self, name, read, key, command, timeout, default_timeout):
+        self.name, self.read, self.key = name, read, key
+        self.command, self.timeout, self.default_timeout = command, timeout, default_timeout
+
+
+# In order of precedence: a phase takes its hook from the first spelling that declares it.
+SPELLINGS = (
+    Spelling("statesafe", hook_annotations, annotation, parse_command, parse_timeout, DEFAULT_TIMEOUT),
+    Spelling("velero", velero_hook_annotations, velero_annotation, parse_velero_command, parse_go_duration,
+             VELERO_DEFAULT_TIMEOUT),
+    Spelling("design", design_hook_annotations, design_annotation, parse_command, parse_timeout, DEFAULT_TIMEOUT),
+)
+
+
+def _hook(pod, phase, fields, spelling):
+    """One phase's quiesce_exec argument set from the fields one spelling declared."""
+    metadata = pod.get("metadata") or {}
+    namespace, name = metadata.get("namespace") or "", metadata.get("name") or "?"
+    annotations = metadata.get("annotations") or {}
+    where = "annotation {0}".format(spelling.key(phase, "command"))
+    if "command" not in fields:
+        raise InvalidInput("{0} is missing, but {1} is set: a hook needs a command".format(
+            where, ", ".join(spelling.key(phase, f) for f in sorted(fields))), namespace=namespace, pod=name)
+    hook = {"name": "{0}/{1} {2}-hook".format(namespace, name, phase), "phase": phase, "source": "annotation",
+            "annotations": spelling.name, "namespace": namespace, "pod": name}
+    try:
+        hook.update(spelling.command(fields["command"], where))
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, namespace=namespace, pod=name) from exc
+
+    where = "annotation {0}".format(spelling.key(phase, "container"))
+    container = fields.get("container", "")
+    container = container.strip() if isinstance(container, str) else container
+    if container:
+        if container not in _containers(pod):
+            raise InvalidInput("{0}: the pod has no container {1!r} (it has {2})".format(
+                where, container, ", ".join(_containers(pod)) or "none"),
+                namespace=namespace, pod=name, container=container)
+    else:
+        container = _default_container(pod, annotations)
+        if not container:
+            raise InvalidInput("{0}: the pod has no containers to run the hook in".format(
+                "annotation " + spelling.key(phase, "command")), namespace=namespace, pod=name)
+    hook["container"] = container
+
+    where = "annotation {0}".format(spelling.key(phase, "on-error"))
+    on_error = str(fields.get("on-error", "Fail")).strip().lower()
+    if on_error not in ON_ERROR:
+        raise InvalidInput("{0}: {1!r} is neither Fail nor Continue".format(where, fields.get("on-error")),
+                           namespace=namespace, pod=name)
+    hook["on_error"] = on_error
+
+    where = "annotation {0}".format(spelling.key(phase, "timeout"))
+    hook["timeout"] = spelling.default_timeout
+    if "timeout" in fields:
+        try:
+            hook["timeout"] = spelling.timeout(fields["timeout"], where)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message, namespace=namespace, pod=name) from exc
+    return hook
+
+
 def pod_hooks(pod):
-    """The hooks one pod declares: {'pre': [hook], 'post': [hook]} (each list empty or of one hook).
+    """The hooks one pod declares: {'pre': [hook], 'post': [hook], 'unused': [text]} (hook lists of 0 or 1).
 
     A hook is a quiesce_exec argument set plus name, phase and on_error:
     {'name': 'ns/pod pre-hook', 'phase': 'pre', 'pod': ..., 'container': ..., 'command' or 'argv': ...,
-     'timeout': seconds, 'on_error': 'fail'|'continue', 'source': 'annotation'}.
+     'timeout': seconds, 'on_error': 'fail'|'continue', 'source': 'annotation', 'annotations': spelling}.
+    'unused' names the annotations of a phase that a spelling of higher precedence already declared.
+    Every spelling present is validated, the unused ones too: they may be a user's only working copy.
     """
     metadata = pod.get("metadata") or {}
     namespace, name = metadata.get("namespace") or "", metadata.get("name") or "?"
     annotations = metadata.get("annotations") or {}
-    found, unknown = hook_annotations(annotations)
-    if unknown:
-        raise InvalidInput("unknown hook annotation {0}; known fields are {1} for phases pre and post "
-                           "(e.g. {2})".format(", ".join(unknown), ", ".join(FIELDS), annotation("pre", "command")),
-                           namespace=namespace, pod=name)
-    hooks = {"pre": [], "post": []}
-    for phase in PHASES:
-        fields = found.get(phase)
-        if not fields:
-            continue
-        where = "annotation {0}".format(annotation(phase, "command"))
-        if "command" not in fields:
-            raise InvalidInput("{0} is missing, but {1} is set: a hook needs a command".format(
-                where, ", ".join(annotation(phase, f) for f in sorted(fields))), namespace=namespace, pod=name)
-        hook = {"name": "{0}/{1} {2}-hook".format(namespace, name, phase), "phase": phase, "source": "annotation",
-                "namespace": namespace, "pod": name}
-        try:
-            hook.update(parse_command(fields["command"], where))
-        except InvalidInput as exc:
-            raise InvalidInput(exc.message, namespace=namespace, pod=name) from exc
-
-        where = "annotation {0}".format(annotation(phase, "container"))
-        container = fields.get("container", "")
-        container = container.strip() if isinstance(container, str) else container
-        if container:
-            if container not in _containers(pod):
-                raise InvalidInput("{0}: the pod has no container {1!r} (it has {2})".format(
-                    where, container, ", ".join(_containers(pod)) or "none"),
-                    namespace=namespace, pod=name, container=container)
-        else:
-            container = _default_container(pod, annotations)
-            if not container:
-                raise InvalidInput("{0}: the pod has no containers to run the hook in".format(
-                    "annotation " + annotation(phase, "command")), namespace=namespace, pod=name)
-        hook["container"] = container
-
-        where = "annotation {0}".format(annotation(phase, "on-error"))
-        on_error = str(fields.get("on-error", "Fail")).strip().lower()
-        if on_error not in ON_ERROR:
-            raise InvalidInput("{0}: {1!r} is neither Fail nor Continue".format(where, fields.get("on-error")),
-                               namespace=namespace, pod=name)
-        hook["on_error"] = on_error
-
-        where = "annotation {0}".format(annotation(phase, "timeout"))
-        try:
-            hook["timeout"] = parse_timeout(fields.get("timeout", DEFAULT_TIMEOUT), where)
-        except InvalidInput as exc:
-            raise InvalidInput(exc.message, namespace=namespace, pod=name) from exc
-        hooks[phase].append(hook)
+    hooks = {"pre": [], "post": [], "unused": []}
+    for spelling in SPELLINGS:
+        found, unknown = spelling.read(annotations)
+        if unknown:
+            raise InvalidInput("unknown hook annotation {0}; known fields are {1} for phases pre and post "
+                               "(e.g. {2})".format(", ".join(unknown), ", ".join(FIELDS),
+                                                   spelling.key("pre", "command")), namespace=namespace, pod=name)
+        for phase in PHASES:
+            if not found.get(phase):
+                continue
+            hook = _hook(pod, phase, found[phase], spelling)
+            if hooks[phase]:
+                hooks["unused"].append("{0}/{1} {2}-hook: {3} not used, the {4} annotations are".format(
+                    namespace, name, phase, ", ".join(spelling.key(phase, f) for f in sorted(found[phase])),
+                    hooks[phase][0]["annotations"]))
+            else:
+                hooks[phase].append(hook)
     return hooks
 
 
@@ -175,13 +289,13 @@ def is_running(pod):
 
 
 def discover(pods):
-    """Hooks of every pod in name order: {'pre': [...], 'post': [...], 'skipped': [...]}.
+    """Hooks of every pod in name order: {'pre': [...], 'post': [...], 'skipped': [...], 'unused': [...]}.
 
     Pods that declare hooks but are not running (pending, finished, being deleted) are not hooked; they
     are listed in 'skipped' as 'namespace/pod (phase)' so the run can show them. Their annotations are
     still validated.
     """
-    result = {"pre": [], "post": [], "skipped": []}
+    result = {"pre": [], "post": [], "skipped": [], "unused": []}
     for pod in pods or []:
         if not isinstance(pod, dict):
             raise InvalidInput("expected pod objects (dicts), got {0}".format(type(pod).__name__))
@@ -191,6 +305,7 @@ def discover(pods):
         hooks = pod_hooks(pod)
         if not hooks["pre"] and not hooks["post"]:
             continue
+        result["unused"].extend(hooks["unused"])
         if not is_running(pod):
             metadata = pod.get("metadata") or {}
             state = "being deleted" if metadata.get("deletionTimestamp") else (
@@ -231,4 +346,5 @@ def combine(profile_hooks, discovered):
     discovered = discovered or {}
     return {"pre": from_profile("pre") + list(discovered.get("pre") or []),
             "post": list(discovered.get("post") or []) + from_profile("post"),
-            "skipped": list(discovered.get("skipped") or [])}
+            "skipped": list(discovered.get("skipped") or []),
+            "unused": list(discovered.get("unused") or [])}

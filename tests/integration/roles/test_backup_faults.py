@@ -115,7 +115,8 @@ def test_first_backup_released_its_lease(stack):
 
 @pytest.fixture
 def annotated(stack, kubectl):
-    """Hook annotations on mariadb-0 (failing pre-hook, post-hook) and zookeeper-0 (post-hook); removed after."""
+    """Hook annotations on mariadb-0 (ours: failing pre-hook, post-hook) and zookeeper-0 (Velero's spelling:
+    post-hook); removed after."""
     marks = {"mariadb-0": "/tmp/statesafe-post-hook-mariadb", "zookeeper-0": "/tmp/statesafe-post-hook-zookeeper"}
     for pod, container in (("mariadb-0", "mariadb"), ("zookeeper-0", "zookeeper")):
         exec_in(kubectl, pod, container, f"rm -f {marks[pod]} /tmp/statesafe-profile-post-hook")
@@ -125,10 +126,12 @@ def annotated(stack, kubectl):
             f"{ANNOTATION}post-hook-command=date > {marks['mariadb-0']}",
             f"{ANNOTATION}post-hook-container=mariadb")
     kubectl("annotate", "--overwrite", "-n", NS, "pod", "zookeeper-0",
-            f'{ANNOTATION}post-hook-command=["sh", "-c", "date > {marks["zookeeper-0"]}"]')
+            f'post.hook.backup.velero.io/command=["sh", "-c", "date > {marks["zookeeper-0"]}"]',
+            "post.hook.backup.velero.io/container=zookeeper")
     yield marks
     keys = [f"{ANNOTATION}{phase}-hook-{field}-" for phase in ("pre", "post")
             for field in ("command", "container", "timeout")]
+    keys += ["post.hook.backup.velero.io/command-", "post.hook.backup.velero.io/container-"]
     for pod in marks:
         kubectl("annotate", "-n", NS, "pod", pod, *keys, check=False)
 
@@ -146,7 +149,7 @@ def test_failing_pre_hook_fails_the_run_and_post_hooks_still_run(stack, annotate
     assert run.rc != 0
     text = message(run)
     assert "sf-faults/mariadb-0 container mariadb: rc 3" in text, text
-    # The post-hooks ran: the pods' own (annotations) and the profile's, each left its file.
+    # The post-hooks ran: the pods' own (annotations, ours and Velero's) and the profile's, each left its file.
     for pod, mark in annotated.items():
         exec_in(kubectl, pod, pod.split("-")[0], f"test -s {mark}")
     exec_in(kubectl, "zookeeper-0", "zookeeper", "test -s /tmp/statesafe-profile-post-hook")

@@ -20,7 +20,7 @@ A = "statesafe.backup/"
 
 
 def test_a_pod_without_annotations_has_no_hooks():
-    assert pod_hooks.pod_hooks(pod("p", {"other/x": "1"})) == {"pre": [], "post": []}
+    assert pod_hooks.pod_hooks(pod("p", {"other/x": "1"})) == {"pre": [], "post": [], "unused": []}
 
 
 def test_full_annotations():
@@ -32,12 +32,12 @@ def test_full_annotations():
         A + "post-hook-command": '["/bin/touch", "/tmp/done"]',
     }))
     assert hooks["pre"] == [{
-        "name": "sf/db-0 pre-hook", "phase": "pre", "source": "annotation", "namespace": "sf", "pod": "db-0",
-        "command": "mysql -e 'FLUSH TABLES WITH READ LOCK'", "container": "sidecar", "on_error": "continue",
+        "name": "sf/db-0 pre-hook", "phase": "pre", "source": "annotation", "annotations": "statesafe",
+        "namespace": "sf", "pod": "db-0", "command": "mysql -e 'FLUSH TABLES WITH READ LOCK'", "container": "sidecar", "on_error": "continue",
         "timeout": 120}]
     assert hooks["post"] == [{
-        "name": "sf/db-0 post-hook", "phase": "post", "source": "annotation", "namespace": "sf", "pod": "db-0",
-        "argv": ["/bin/touch", "/tmp/done"], "container": "app", "on_error": "fail", "timeout": 300}]
+        "name": "sf/db-0 post-hook", "phase": "post", "source": "annotation", "annotations": "statesafe",
+        "namespace": "sf", "pod": "db-0", "argv": ["/bin/touch", "/tmp/done"], "container": "app", "on_error": "fail", "timeout": 300}]
 
 
 def test_default_container_annotation_wins_over_the_first_container():
@@ -88,7 +88,7 @@ def test_pod_without_containers():
 
 
 def test_unrelated_statesafe_annotations_are_ignored():
-    assert pod_hooks.pod_hooks(pod("p", {A + "note": "x"})) == {"pre": [], "post": []}
+    assert pod_hooks.pod_hooks(pod("p", {A + "note": "x"})) == {"pre": [], "post": [], "unused": []}
 
 
 def test_discover_orders_by_pod_and_skips_pods_not_running():
@@ -134,4 +134,95 @@ def test_combine_refuses_bad_profile_hooks(profile):
 
 
 def test_combine_without_anything():
-    assert pod_hooks.combine(None, None) == {"pre": [], "post": [], "skipped": []}
+    assert pod_hooks.combine(None, None) == {"pre": [], "post": [], "skipped": [], "unused": []}
+
+
+V = ".hook.backup.velero.io/"
+
+
+def test_velero_annotations_are_read_as_velero_reads_them():
+    hooks = pod_hooks.pod_hooks(pod("db-0", {
+        "pre" + V + "command": '["/sbin/fsfreeze", "--freeze", "/var/lib/mysql"]',
+        "pre" + V + "container": "sidecar",
+        "pre" + V + "on-error": "Continue",
+        "pre" + V + "timeout": "1m30s",
+        "post" + V + "command": "/usr/local/bin/thaw",
+    }))
+    assert hooks["pre"] == [{
+        "name": "sf/db-0 pre-hook", "phase": "pre", "source": "annotation", "annotations": "velero",
+        "namespace": "sf", "pod": "db-0", "argv": ["/sbin/fsfreeze", "--freeze", "/var/lib/mysql"],
+        "container": "sidecar", "on_error": "continue", "timeout": 90}]
+    # Velero runs a command that is not a JSON list as one word, without a shell, and waits 30 s by default.
+    post = hooks["post"][0]
+    assert (post["argv"], post["container"], post["on_error"], post["timeout"]) == (
+        ["/usr/local/bin/thaw"], "app", "fail", 30)
+    assert hooks["unused"] == []
+
+
+def test_the_design_documents_annotations_are_shell_lines():
+    hooks = pod_hooks.pod_hooks(pod("mysql-0", {
+        "backups.example.com.pre-hook": "mysql -e 'flush tables with read lock;'",
+        "backups.example.com.post-hook": "mysql -e 'unlock tables;'"}, containers=("mysql",)))
+    assert [(h["annotations"], h["command"], h["container"], h["timeout"], h["on_error"])
+            for h in hooks["pre"] + hooks["post"]] == [
+        ("design", "mysql -e 'flush tables with read lock;'", "mysql", 300, "fail"),
+        ("design", "mysql -e 'unlock tables;'", "mysql", 300, "fail")]
+
+
+def test_a_phase_takes_the_first_spelling_and_names_the_others_as_unused():
+    hooks = pod_hooks.pod_hooks(pod("db-0", {
+        A + "pre-hook-command": "ours",
+        "pre" + V + "command": "/velero-freeze",
+        "backups.example.com.pre-hook": "design freeze",
+        "post" + V + "command": "/velero-thaw",
+        "backups.example.com.post-hook": "design thaw"}))
+    assert [h["annotations"] for h in hooks["pre"]] == ["statesafe"]
+    assert [h["annotations"] for h in hooks["post"]] == ["velero"]
+    assert hooks["unused"] == [
+        "sf/db-0 pre-hook: pre.hook.backup.velero.io/command not used, the statesafe annotations are",
+        "sf/db-0 pre-hook: backups.example.com.pre-hook not used, the statesafe annotations are",
+        "sf/db-0 post-hook: backups.example.com.post-hook not used, the velero annotations are"]
+    assert pod_hooks.discover([pod("db-0", {A + "pre-hook-command": "ours", "pre" + V + "command": "/v"})])[
+        "unused"] == ["sf/db-0 pre-hook: pre.hook.backup.velero.io/command not used, the statesafe annotations are"]
+
+
+@pytest.mark.parametrize("annotations, words", [
+    ({"pre" + V + "comand": "/x"}, ["unknown hook annotation pre.hook.backup.velero.io/comand"]),
+    ({"pre" + V + "timeout": "30s"}, ["pre.hook.backup.velero.io/command is missing",
+                                      "pre.hook.backup.velero.io/timeout"]),
+    ({"pre" + V + "command": "/x", "pre" + V + "timeout": "30"}, ["pre.hook.backup.velero.io/timeout",
+                                                                  "not a Go duration"]),
+    ({"post" + V + "command": "/x", "post" + V + "on-error": "Ignore"}, ["post.hook.backup.velero.io/on-error",
+                                                                         "neither Fail nor Continue"]),
+    ({"pre" + V + "command": '["/bin/sh", "-c"'}, ["pre.hook.backup.velero.io/command", "not a JSON list"]),
+    ({"pre" + V + "command": "/x", "pre" + V + "container": "nope"}, ["pre.hook.backup.velero.io/container",
+                                                                       "no container 'nope'"]),
+    # An unused spelling is still checked: it may be the copy Velero runs.
+    ({A + "pre-hook-command": "ours", "pre" + V + "command": "/x", "pre" + V + "timeout": "soon"},
+     ["pre.hook.backup.velero.io/timeout"]),
+    ({"backups.example.com.pre-hook": "  "}, ["backups.example.com.pre-hook", "the command is empty"]),
+])
+def test_bad_velero_and_design_annotations_name_pod_and_key(annotations, words):
+    with pytest.raises(InvalidInput) as error:
+        pod_hooks.pod_hooks(pod("db-0", annotations, namespace="shop"))
+    message = str(error.value)
+    for word in ["shop", "db-0"] + words:
+        assert word in message
+
+
+@pytest.mark.parametrize("value, seconds", [("30s", 30), ("1m30s", 90), ("2h", 7200), ("1.5m", 90),
+                                            ("500ms", 1), ("1h0m1s", 3601), (".5s", 1)])
+def test_go_durations(value, seconds):
+    assert pod_hooks.parse_go_duration(value, "x") == seconds
+
+
+@pytest.mark.parametrize("value", ["", "30", "0s", "-1s", "1d", "25h", "1m 30s", "s"])
+def test_bad_go_durations(value):
+    with pytest.raises(InvalidInput):
+        pod_hooks.parse_go_duration(value, "x")
+
+
+def test_velero_restore_hooks_are_not_backup_hooks():
+    assert pod_hooks.pod_hooks(pod("p", {"post.hook.restore.velero.io/command": "/x",
+                                         "init.hook.restore.velero.io/container-image": "busybox"})) == {
+        "pre": [], "post": [], "unused": []}
