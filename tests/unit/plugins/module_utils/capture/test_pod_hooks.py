@@ -195,8 +195,8 @@ def test_a_phase_takes_the_first_spelling_and_names_the_others_as_unused():
     ({"post" + V + "command": "/x", "post" + V + "on-error": "Ignore"}, ["post.hook.backup.velero.io/on-error",
                                                                          "neither Fail nor Continue"]),
     ({"pre" + V + "command": '["/bin/sh", "-c"'}, ["pre.hook.backup.velero.io/command", "not a JSON list"]),
-    ({"pre" + V + "command": "/x", "pre" + V + "container": "nope"}, ["pre.hook.backup.velero.io/container",
-                                                                       "no container 'nope'"]),
+    ({"pre" + V + "command": "/x", "pre" + V + "container": "nope"},
+     ["pre.hook.backup.velero.io/container", "no container 'nope'"]),
     # An unused spelling is still checked: it may be the copy Velero runs.
     ({A + "pre-hook-command": "ours", "pre" + V + "command": "/x", "pre" + V + "timeout": "soon"},
      ["pre.hook.backup.velero.io/timeout"]),
