@@ -113,6 +113,32 @@ def test_first_backup_released_its_lease(stack):
     assert stack["good"].stats["statesafe_backup"]["recovered_lease"] == {}
 
 
+def test_a_pod_is_frozen_only_around_the_capture_of_its_own_data(stack, kubeconfig, kubectl):
+    """mariadb-0's hooks (ours) wrap its dump alone; zookeeper-0's (Velero's spelling) span its volume and the
+    zuul-keys dump run in it. Each pod's freeze is reported, and nothing else runs while it is frozen."""
+    velero = "hook.backup.velero.io/command"
+    kubectl("annotate", "--overwrite", "-n", NS, "pod", "mariadb-0",
+            f"{ANNOTATION}pre-hook-command=true", f"{ANNOTATION}post-hook-command=true")
+    kubectl("annotate", "--overwrite", "-n", NS, "pod", "zookeeper-0",
+            f'pre.{velero}=["true"]', f'post.{velero}=["true"]')
+    try:
+        run = playbook("backup.yml", kubeconfig, stack["tmp"], NS, staging=str(stack["staging"]))
+    finally:
+        kubectl("annotate", "-n", NS, "pod", "mariadb-0", f"{ANNOTATION}pre-hook-command-",
+                f"{ANNOTATION}post-hook-command-", check=False)
+        kubectl("annotate", "-n", NS, "pod", "zookeeper-0", f"pre.{velero}-", f"post.{velero}-", check=False)
+    assert run.rc == 0, message(run)
+    hooks = run.stats["statesafe_backup"]["hooks"]
+    spans = {(entry["pod"], entry["first"], entry["last"]) for entry in hooks["bound"]}
+    assert spans == {("mariadb-0", "mariadb", "mariadb"), ("zookeeper-0", "zookeeper", "zuul-keys")}, hooks
+    assert set(hooks["freeze_seconds"]) == {"mariadb-0", "zookeeper-0"}, hooks
+    assert all(seconds > 0 for seconds in hooks["freeze_seconds"].values()), hooks
+    order = [name for name in run.executed()
+             if name in ("Hooks | run", "Dump | mariadb", "Volume | zookeeper", "Dump | zuul-keys")]
+    assert order == ["Hooks | run", "Dump | mariadb", "Hooks | run",
+                     "Hooks | run", "Volume | zookeeper", "Dump | zuul-keys", "Hooks | run"], run.executed()
+
+
 @pytest.fixture
 def annotated(stack, kubectl):
     """Hook annotations on mariadb-0 (ours: failing pre-hook, post-hook) and zookeeper-0 (Velero's spelling:
@@ -153,10 +179,11 @@ def test_failing_pre_hook_fails_the_run_and_post_hooks_still_run(stack, annotate
     for pod, mark in annotated.items():
         exec_in(kubectl, pod, pod.split("-")[0], f"test -s {mark}")
     exec_in(kubectl, "zookeeper-0", "zookeeper", "test -s /tmp/statesafe-profile-post-hook")
-    # The failed pre-hook stopped the run before any capture, manifest or save (the same filter finds
-    # those steps in the good run, so it would see them here).
-    assert captured(stack["good"]), stack["good"].executed()
-    assert not captured(run), run.executed()
+    # The failed pre-hook is mariadb-0's, bound to its dump: the objects before it were exported, but no data was
+    # captured, no manifest written, nothing saved (the same filter finds those steps in the good run).
+    data_steps = ("Dump |", "Volume |", "Manifest |", "Save |")
+    assert captured(stack["good"], data_steps), stack["good"].executed()
+    assert not captured(run, data_steps), run.executed()
     assert repository_state(stack["repo"]) == before
     assert dump.read_bytes() == dump_before
     assert lease(stack["repo"]) is None, "the lease is released when a pre-hook fails"

@@ -6,7 +6,8 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.statesafe.backup.plugins.filter import archives, profile, restore, verify_check
+from ansible_collections.statesafe.backup.plugins.filter import (
+    archives, backup_hooks, backup_resources, profile, restore, verify_check)
 
 ROOT = Path(__file__).resolve().parents[4]
 SF = yaml.safe_load((ROOT / "profiles" / "softwarefactory.yml").read_text())
@@ -14,7 +15,7 @@ SF = yaml.safe_load((ROOT / "profiles" / "softwarefactory.yml").read_text())
 
 def test_every_filter_has_its_documentation():
     names = set()
-    for module in (archives, profile, restore, verify_check):
+    for module in (archives, backup_hooks, backup_resources, profile, restore, verify_check):
         names |= set(module.FilterModule().filters())
     for name in names:
         doc = yaml.safe_load((ROOT / "plugins" / "filter" / (name + ".yml")).read_text())
