@@ -15,7 +15,7 @@ author:
   - statesafe maintainers (@statesafe)
 description:
   - Compares etcd's current revision and the digest of the files to save (sha256 over their sorted paths and
-    sha256s) with those of the last complete archive, recorded in O(state_file) after its save. The record is only
+    sha256s, from M(statesafe.backup.etcd_files)) with those of the last complete archive, recorded in O(state_file) after its save. The record is only
     used while the archive's completeness marker is still in O(repository) (retention may have removed it).
   - With O(force) the run saves. Otherwise a run within O(min_interval) of the last complete archive is skipped,
     and with O(skip_unchanged) a run that finds the revision and the files as they were is skipped.
@@ -37,16 +37,10 @@ options:
     description: etcd's current revision (M(statesafe.backup.etcd_snapshot) C(action=revision)).
     type: int
     required: true
-  files:
-    description: The files to save, each with C(path) (relative) and C(checksum) (sha256), as
-      M(statesafe.backup.tree_checksums) returns them.
-    type: list
-    elements: dict
-    default: []
-  files_root:
-    description: Where the O(files) paths are, made relative to it.
-    type: path
-    default: /
+  files_digest:
+    description: The digest of the files to save (RV(statesafe.backup.etcd_files#module:digest)).
+    type: str
+    required: true
   skip_unchanged:
     description: Skip a run that finds the revision and the files unchanged.
     type: bool
@@ -80,8 +74,7 @@ EXAMPLES = r"""
     repository: /var/lib/statesafe/bup
     branch: etcd-cp1
     revision: "{{ etcd_now.revision }}"
-    files: "{{ found.files }}"
-    files_root: /var/tmp/statesafe/etcd/files
+    files_digest: "{{ collected.digest }}"
     min_interval: 1h
   register: decision
 """
@@ -93,17 +86,12 @@ decision:
     complete archive's commit and time, null without one), C(next_allowed), C(revision), C(files_digest).
   returned: success
   type: dict
-files_digest:
-  description: The digest of O(files), to record with the archive.
-  returned: success
-  type: str
 min_interval_seconds:
   description: O(min_interval) in seconds.
   returned: success
   type: int
 """
 
-import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -115,8 +103,7 @@ ARGUMENT_SPEC = dict(
     repository=dict(type="path", required=True),
     branch=dict(type="str", required=True),
     revision=dict(type="int", required=True),
-    files=dict(type="list", elements="dict", default=[]),
-    files_root=dict(type="path", default="/"),
+    files_digest=dict(type="str", required=True),
     skip_unchanged=dict(type="bool", default=True),
     min_interval=dict(type="raw", default=0),
     force=dict(type="bool", default=False),
@@ -125,15 +112,13 @@ ARGUMENT_SPEC = dict(
 
 def work(params):
     interval = decision.parse_interval(params["min_interval"])
-    files = [{"path": os.path.relpath(entry["path"], params["files_root"]), "sha256": entry["checksum"]}
-             for entry in params["files"]]
-    digest = decision.files_digest(files)
+    digest = params["files_digest"]
     state = ops.read_state(params["state_file"])
     marker = bool(state.get("commit")) and ops.marker_present(params["repository"], params["branch"],
                                                                  state["commit"])
     result = decision.decide(state, params["revision"], digest, time.time(), params["branch"], marker,
                              params["skip_unchanged"], interval, params["force"])
-    return dict(changed=False, decision=result, files_digest=digest, min_interval_seconds=interval)
+    return dict(changed=False, decision=result, min_interval_seconds=interval)
 
 
 def main():

@@ -18,8 +18,9 @@ import subprocess
 import time
 
 from ansible_collections.statesafe.backup.plugins.module_utils.bup import parse as bup_parse
+from ansible_collections.statesafe.backup.plugins.module_utils.capture.tree_checksums import tree_checksums
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import ExecFailed, ExecTimeout, InvalidInput
-from ansible_collections.statesafe.backup.plugins.module_utils.etcd import plan, snapshot
+from ansible_collections.statesafe.backup.plugins.module_utils.etcd import decision, plan, snapshot
 from ansible_collections.statesafe.backup.plugins.module_utils.local_files import fsync_dir, read_bytes
 
 
@@ -82,10 +83,52 @@ def verify(path, etcdutl, timeout):
     return status
 
 
+def collect_files(paths, dest, timeout):
+    """A fresh copy of the absolute paths under dest (dest/<path>), owners, modes and times kept: their checksums.
+
+    cp -a --parents runs from / with the paths relative to it (GNU cp resolves the parent directories it copies
+    against the working directory). It prints nothing of the files. Returns {files: [{path (relative to dest),
+    size, sha256}], digest, bytes}.
+    """
+    relative = [plan.relative_to_root(path) for path in paths]
+    if os.path.lexists(dest):
+        shutil.rmtree(dest)
+    os.makedirs(dest, 0o700)
+    if relative:
+        try:
+            proc = subprocess.run(["cp", "-a", "--parents"] + relative + [dest.rstrip("/") + "/"], cwd="/",
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise ExecTimeout("copying {0} did not finish within {1}s".format(", ".join(paths), timeout),
+                              path=dest) from exc
+        if proc.returncode != 0:
+            stderr = proc.stderr.decode("utf-8", "replace")
+            raise ExecFailed("copying the saved paths failed: {0}".format(stderr.strip()[-1000:]),
+                             rc=proc.returncode, stderr=stderr[-2000:], path=dest)
+    found = tree_checksums(dest, [])
+    files = [{"path": os.path.relpath(entry["path"], dest), "size": entry["size"], "sha256": entry["checksum"]}
+             for entry in found["files"]]
+    return {"files": files, "digest": decision.files_digest(files), "bytes": found["bytes"]}
+
+
+def put_back(paths, source, timeout):
+    """cp -a each saved path from source/<path> over <path> (owners and modes as saved): the paths put back."""
+    done = []
+    for path in paths:
+        saved = os.path.join(source, plan.relative_to_root(path))
+        if not os.path.lexists(saved):
+            raise InvalidInput("the archive holds no {0} (looked for {1})".format(path, saved), path=path)
+        run(["cp", "-a", "--no-target-directory", saved, path], timeout, "cp -a {0}".format(path))
+        done.append(path)
+    return done
+
+
 def save(params):
     """Take a snapshot into params['path'] (written beside it, checked, then renamed): its status."""
     target = params["path"]
     partial = target + ".part"
+    if not os.path.isdir(os.path.dirname(target)):
+        os.makedirs(os.path.dirname(target), 0o700)
     if os.path.exists(partial):
         os.unlink(partial)
     try:
