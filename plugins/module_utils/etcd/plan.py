@@ -65,6 +65,6 @@ def restore_plan(data_dir, timestamp, control_plane, files, archive, snapshot_st
 def relative_to_root(path):
     """A saved path's place below the archive's files/ directory: /etc/kubernetes/pki -> etc/kubernetes/pki."""
     normalized = os.path.normpath(path)
-    if not os.path.isabs(normalized) or normalized == "/":
+    if not os.path.isabs(normalized) or not normalized.strip("/"):
         raise ValueError("saved paths must be absolute and not /, got {0!r}".format(path))
     return normalized.lstrip("/")
