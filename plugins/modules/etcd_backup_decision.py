@@ -114,8 +114,8 @@ def work(params):
     interval = decision.parse_interval(params["min_interval"])
     digest = params["files_digest"]
     state = ops.read_state(params["state_file"])
-    marker = bool(state.get("commit")) and ops.marker_present(params["repository"], params["branch"],
-                                                                 state["commit"])
+    commit = state.get("commit")
+    marker = bool(commit) and ops.marker_present(params["repository"], params["branch"], commit)
     result = decision.decide(state, params["revision"], digest, time.time(), params["branch"], marker,
                              params["skip_unchanged"], interval, params["force"])
     return dict(changed=False, decision=result, min_interval_seconds=interval)

@@ -63,9 +63,9 @@ def parse_endpoint_status(text):
         revision = (status.get("header") or {}).get("revision")
         if not isinstance(revision, int) or isinstance(revision, bool):
             raise ValueError("etcdctl endpoint status: no revision for {0!r}".format((entry or {}).get("Endpoint")))
+        member = (status.get("header") or {}).get("member_id")
         out.append({"endpoint": entry.get("Endpoint"), "revision": revision, "version": status.get("version"),
-                    "db_size": status.get("dbSize"), "leader": status.get("leader") == (status.get("header") or
-                                                                                       {}).get("member_id")})
+                    "db_size": status.get("dbSize"), "leader": member is not None and status.get("leader") == member})
     return out
 
 
