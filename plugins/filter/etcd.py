@@ -25,8 +25,8 @@ def etcd_restore_plan(snapshot_status, data_dir, timestamp, control_plane, files
                                   snapshot_status, api_url, bool(serving))
     except (TypeError, ValueError) as exc:
         raise AnsibleFilterError("etcd_restore_plan: {0}".format(exc)) from exc
-    return {"steps": steps, "refusal": plan.refusal(bool(serving), bool(allow_serving), snapshot_status,
-                                                     control_plane)}
+    refusal = plan.refusal(bool(serving), bool(allow_serving), snapshot_status, control_plane)
+    return {"steps": steps, "refusal": refusal}
 
 
 class FilterModule(object):

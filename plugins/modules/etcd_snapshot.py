@@ -89,6 +89,8 @@ attributes:
   check_mode:
     description: C(revision) and C(verify) read only and run in check mode; C(save) and C(restore) do nothing then.
     support: partial
+    details: C(save) and C(restore) return C(changed=true) and nothing else in check mode, without running etcdctl or
+      etcdutl.
   diff_mode:
     description: Nothing to show a difference of.
     support: none
@@ -169,7 +171,8 @@ ARGUMENT_SPEC = dict(
     name=dict(type="str", default="default"),
     initial_cluster=dict(type="str", default="default=http://localhost:2380"),
     initial_advertise_peer_urls=dict(type="str", default="http://localhost:2380"),
-    initial_cluster_token=dict(type="str", default="etcd-cluster"),
+    # The cluster's identifier at bootstrap, not a credential.
+    initial_cluster_token=dict(type="str", default="etcd-cluster", no_log=False),
     bump_revision=dict(type="int", default=1000000000),
 )
 REQUIRED_IF = [("action", "save", ["path"]), ("action", "verify", ["path"]), ("action", "restore", ["path", "data_dir"])]

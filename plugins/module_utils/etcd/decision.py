@@ -125,8 +125,7 @@ def decide(state, revision, digest, now, branch, marker_present, skip_unchanged=
     if min_interval and age < min_interval:
         out.update(run=False, skipped_by="min_interval", reason=(
             "skipped: the last complete {0} is {1} old, less than min_interval {2}; the next run may save at {3} "
-            "(force=true saves now)".format(archive, format_age(age), format_age(min_interval),
-                                           out["next_allowed"])))
+            "(force=true saves now)".format(archive, format_age(age), format_age(min_interval), out["next_allowed"])))
         return out
     if skip_unchanged and not differences:
         out.update(run=False, skipped_by="unchanged", reason=(

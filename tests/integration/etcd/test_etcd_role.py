@@ -32,7 +32,7 @@ BRANCH = "etcd-throwaway"
 
 
 def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
+    sockets = [socket.socket() for index in range(count)]
     try:
         for sock in sockets:
             sock.bind(("127.0.0.1", 0))
@@ -122,7 +122,7 @@ class ControlPlane:
         return sorted(path.name for path in tags.iterdir()) if tags.is_dir() else []
 
     def metric(self, name: str) -> float:
-        text = (self.metrics / f"statesafe_backup_etcd_localhost.prom").read_text()
+        text = (self.metrics / "statesafe_backup_etcd_localhost.prom").read_text()
         values = [line.split()[-1] for line in text.splitlines() if line.startswith(f"statesafe_backup_{name}{{")]
         assert values, f"no statesafe_backup_{name} in {text}"
         return float(values[0])
@@ -178,7 +178,7 @@ def test_backup_saves_a_checked_snapshot_and_the_files_no_key_in_the_log(cp):
     # No line of any private key in the -vvv log; the same search finds them in the keys themselves.
     keys = list(cp.pki.rglob("*.key"))
     body = [line for key in keys for line in key.read_text().splitlines() if "-----" not in line]
-    assert len(body) > 50 and any(line in keys[0].read_text() for line in body)
+    assert len(body) > 10 and any(line in keys[0].read_text() for line in body)
     assert not [line for line in body if line in run.output]
 
 
@@ -219,7 +219,7 @@ esac
     wrapper.chmod(0o755)
     cp.kubectl("-n", NS, "create", "configmap", "tmp-x", "--from-literal=v=x")
     before = cp.markers()
-    run = cp.playbook("etcd_backup.yml", etcd_etcdctl=str(wrapper))
+    run = cp.playbook("etcd_backup.yml", etcd_etcdctl=str(wrapper), etcd_retention=False)
     assert run.rc != 0
     assert any("snapshot refused" in failure and "differs from the one it ends with" in failure
                for failure in run.failures), run.failures
@@ -228,17 +228,17 @@ esac
     cp.kubectl("-n", NS, "delete", "configmap", "tmp-x")
 
 
-def test_restore_check_mode_and_a_serving_cluster(cp):
+def test_check_mode_shows_the_plan_and_a_serving_cluster_is_refused(cp):
     # After the newest archive (a1, a2, b1): a new object and a deleted one.
     cp.kubectl("-n", NS, "create", "configmap", "c1", "--from-literal=v=4")
     cp.kubectl("-n", NS, "delete", "configmap", "a1")
-    run = cp.playbook("etcd_restore.yml", "--check", allow_serving=True)
-    assert run.rc == 0, explain(run)
-    plan = summary(run, "statesafe_etcd_restore")["plan"]
-    assert any("etcdutl snapshot restore" in step for step in plan) and any("/readyz" in step for step in plan)
-    assert cp.configmaps() == {"a2", "b1", "c1"}
-    run = cp.playbook("etcd_restore.yml")
-    assert run.rc != 0 and any("the cluster is serving" in failure for failure in run.failures), run.failures
+    run = cp.playbook("etcd_restore.yml", "--check")
+    assert run.rc != 0 and any("the cluster is serving" in failure for failure in run.failures), explain(run)
+    plan = [result["msg"] for result in run.results("Restore | what this restore does")]
+    assert plan, explain(run)
+    steps = plan[0]
+    assert any("etcdutl snapshot restore" in step for step in steps) and any("/readyz" in step for step in steps)
+    assert any("(they are serving now)" in step for step in steps)
     assert cp.configmaps() == {"a2", "b1", "c1"}
 
 
