@@ -184,6 +184,13 @@ def test_backup_saves_a_checked_snapshot_and_the_files_no_key_in_the_log(cp):
     assert not [line for line in body if line in run.output]
 
 
+def test_the_backup_refuses_check_mode(cp):
+    before = cp.markers()
+    run = cp.playbook("etcd_backup.yml", "--check")
+    assert run.rc != 0 and any("has no check mode" in failure for failure in run.failures), explain(run)
+    assert cp.markers() == before
+
+
 def test_an_unchanged_second_run_is_skipped(cp):
     before = cp.markers()
     run = cp.playbook("etcd_backup.yml")
