@@ -67,6 +67,10 @@ compat: deps
 offsite-tools:  ## MinIO and age for the offsite tests, built from the Go module proxy (cached)
 	tests/offsite/minio/build.sh >/dev/null
 
+.PHONY: etcd-tools
+etcd-tools: cluster  ## etcdutl and etcdctl of the cluster's etcd version, for the etcd role's tests (cached)
+	tests/cluster/k8s/build-etcd-tools.sh >/dev/null
+
 .PHONY: runner-image
 runner-image: cluster  ## the collection's runner image, imported into the local cluster (cached by content)
 	tests/cluster/images/runner.sh >/dev/null
@@ -76,7 +80,7 @@ runner-image: cluster  ## the collection's runner image, imported into the local
 # together). INTEGRATION_WORKERS=0 runs them one after another.
 INTEGRATION_WORKERS ?= 4
 .PHONY: integration
-integration: cluster offsite-tools runner-image
+integration: cluster offsite-tools etcd-tools runner-image
 	STATESAFE_STRICT=1 STATESAFE_KUBECONFIG="$$($(CLUSTER) kubeconfig)" \
 	  "$$(tests/venv.sh)/bin/python" -m pytest -q -n $(INTEGRATION_WORKERS) --dist loadfile tests/integration
 
