@@ -453,6 +453,8 @@ def deploy(kubeconfig: str | None, timeout: int, restricted: bool = False, opera
             if name.startswith("50-"):  # the resource last: the user's Secrets must be there first
                 custom_resource = text
                 continue
+            if not text.strip():  # a file of the operator's children only
+                continue
         apply(kubeconfig, text)
     for secret in wanted_secrets():
         if operator and secret.metadata.name in OPERATOR_GENERATED_SECRETS:

@@ -162,7 +162,9 @@ class Controller(object):
             elif kind == "StatefulSet":
                 replicas = replicas_drift(live, child)
                 if replicas is not None:
-                    self.apps.patch_namespaced_stateful_set(child_name, self.namespace, {"spec": {"replicas": replicas}})
+                    # A JSON patch: Debian's client (22.6) sends a StatefulSet patch as application/json-patch+json.
+                    self.apps.patch_namespaced_stateful_set(
+                        child_name, self.namespace, [{"op": "replace", "path": "/spec/replicas", "value": replicas}])
                     log("put StatefulSet {0}/{1} back to {2} replicas (SoftwareFactory {3} says so; it had {4})".format(
                         self.namespace, child_name, replicas, name, live["spec"].get("replicas")))
                     live = self.read(kind, child_name) or live
