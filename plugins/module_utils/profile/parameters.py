@@ -83,18 +83,18 @@ def value_error(name, declaration, value, profile_name):
     return None
 
 
-def _strings(value, path):
-    """(path, string) of every string inside value, keys excluded, in document order."""
+def _strings(value, path, out=None):
+    """[(path, string)] of every string inside value, keys excluded, in document order."""
+    out = [] if out is None else out
     if isinstance(value, str):
-        yield path, value
+        out.append((path, value))
     elif isinstance(value, dict):
         for key, item in value.items():
-            for found in _strings(item, "{0}.{1}".format(path, key) if path else str(key)):
-                yield found
+            _strings(item, "{0}.{1}".format(path, key) if path else str(key), out)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            for found in _strings(item, "{0}[{1}]".format(path, index)):
-                yield found
+            _strings(item, "{0}[{1}]".format(path, index), out)
+    return out
 
 
 def _uses(profile):

@@ -65,15 +65,15 @@ def test_recorded_names_the_profile_no_longer_declares_are_left_out():
 
 
 def test_an_unknown_parameter_is_refused_naming_the_profile_and_the_parameter():
-    _, errors = parameters.effective(profile(), {"statefulsett": "x"})
+    errors = parameters.effective(profile(), {"statefulsett": "x"})[1]
     assert errors == ["profile 'pg' has no parameter 'statefulsett' (its parameters: selector, statefulset, user)"]
     assert schema.validate(profile(), {"statefulsett": "x"}) == errors
-    _, errors = parameters.effective({"name": "plain", "components": []}, {"x": "y"})
+    errors = parameters.effective({"name": "plain", "components": []}, {"x": "y"})[1]
     assert errors == ["profile 'plain' has no parameter 'x' (it takes none)"]
 
 
 def test_parameters_must_be_a_mapping():
-    _, errors = parameters.effective(profile(), ["statefulset"])
+    errors = parameters.effective(profile(), ["statefulset"])[1]
     assert errors == ["the parameters of profile 'pg' must be a mapping of names to values, got a list"]
 
 
@@ -104,7 +104,7 @@ def test_parameters_must_be_a_mapping():
     ("selector", "app=a b"),
 ])
 def test_a_value_that_could_carry_shell_is_refused(name, value):
-    _, errors = parameters.effective(profile(), {name: value})
+    errors = parameters.effective(profile(), {name: value})[1]
     assert len(errors) == 1
     assert errors[0].startswith("parameter {0!r} of profile 'pg': ".format(name)), errors
 
