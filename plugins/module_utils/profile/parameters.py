@@ -34,7 +34,7 @@ DECLARATION_KEYS = ("default", "description", "type")
 _LABEL_KEY = r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
 _LABEL_VALUE = r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
 _REQUIREMENT = _LABEL_KEY + "((==|!=|=)" + _LABEL_VALUE + ")?"
-# type: (pattern, longest value, what the error says a value must be)
+# Each type of value: (pattern, longest value, what the error says a value must be)
 TYPES = {
     "name": (re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"), 253,
              "a Kubernetes name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit)"),

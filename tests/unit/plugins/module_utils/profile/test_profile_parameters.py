@@ -1,6 +1,8 @@
 """Profile parameters: declarations, placeholders, the values a run uses, and their substitution."""
 
-from __future__ import annotations
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
 
 import copy
 import subprocess
