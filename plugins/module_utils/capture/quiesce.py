@@ -72,14 +72,27 @@ def is_timeout(rc, elapsed, timeout):
     return rc == TIMEOUT_EXIT_CODE or (rc in (128 + 9, 128 + 15) and elapsed >= timeout)
 
 
-def summarize_failures(results):
-    """One line per pod that failed, for the module's message."""
+# The message keeps the last line a hook wrote to stderr (its reason, as a rule); the whole output is in results.
+REASON_LIMIT = 300
+
+
+def _reason(result, encoding):
+    lines = [line.strip() for line in str(result.get("stderr") or "").splitlines() if line.strip()]
+    if not lines or encoding == "base64":
+        return ""
+    last = lines[-1]
+    return ": " + (last if len(last) <= REASON_LIMIT else last[:REASON_LIMIT] + "...")
+
+
+def summarize_failures(results, encoding="text"):
+    """One line per pod that failed, for the module's message, with the last line of its stderr."""
     lines = []
     for result in results:
         if result["timed_out"]:
-            lines.append("{namespace}/{pod} container {container}: timed out (rc {rc})".format(**result))
+            lines.append("{namespace}/{pod} container {container}: timed out (rc {rc})".format(**result) +
+                         _reason(result, encoding))
         elif result["rc"] != 0:
-            lines.append("{namespace}/{pod} container {container}: rc {rc}".format(**result))
+            lines.append("{namespace}/{pod} container {container}: rc {rc}".format(**result) + _reason(result, encoding))
     return lines
 
 
@@ -142,4 +155,4 @@ def run_hook(k8s_client, api, params):
     for pod, container in targets:
         results.append(run_one(k8s_client, pod, container, argv, params.get("timeout"), params["kill_after"],
                                params["output_limit"], params["output_encoding"]))
-    return results, skipped, summarize_failures(results)
+    return results, skipped, summarize_failures(results, params.get("output_encoding") or "text")

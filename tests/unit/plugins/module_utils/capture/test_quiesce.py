@@ -69,6 +69,15 @@ def test_summarize_failures():
     assert quiesce.summarize_failures(results) == ["ns/b container c: rc 2", "ns/c container c: timed out (rc 124)"]
 
 
+def test_a_failure_names_the_last_line_the_hook_wrote_to_stderr():
+    result = dict(namespace="ns", pod="db-0", container="db", rc=3, timed_out=False,
+                  stderr="warming up\ncannot freeze: read lock refused\n\n")
+    assert quiesce.summarize_failures([result]) == ["ns/db-0 container db: rc 3: cannot freeze: read lock refused"]
+    long = dict(result, stderr="x" * 1000)
+    assert quiesce.summarize_failures([long])[0].endswith(": " + "x" * 300 + "...")
+    assert quiesce.summarize_failures([dict(result, stderr="Y2Fubm90")], "base64") == ["ns/db-0 container db: rc 3"]
+
+
 @pytest.mark.parametrize("option, value", [("timeout", 0), ("output_limit", 0), ("kill_after", -1)])
 def test_run_hook_validates_numbers_before_any_request(option, value):
     params = dict(argv=["x"], command=None, env=None, timeout=None, kill_after=10, shell="/bin/sh",
