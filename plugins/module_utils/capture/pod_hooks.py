@@ -43,6 +43,7 @@ __metaclass__ = type
 
 import json
 import re
+from shlex import quote
 
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import InvalidInput
 
@@ -53,6 +54,8 @@ ON_ERROR = ("fail", "continue")
 DEFAULT_TIMEOUT = 300
 MAX_TIMEOUT = 86400
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+# A pod-level annotation that works with every spelling: the freeze's dead-man release (release.py).
+MAX_FREEZE_ANNOTATION = "statesafe.backup/max-freeze"
 
 VELERO_SUFFIX = ".hook.backup.velero.io/"
 VELERO_DEFAULT_TIMEOUT = 30
@@ -279,7 +282,31 @@ def pod_hooks(pod):
                     hooks[phase][0]["annotations"]))
             else:
                 hooks[phase].append(hook)
+    _release(pod, hooks)
     return hooks
+
+
+def _release(pod, hooks):
+    """With statesafe.backup/max-freeze, the pre-hook carries what arms the release and the post-hook its maximum
+    (release.py turns them into the arm and disarm hooks)."""
+    metadata = pod.get("metadata") or {}
+    namespace, name = metadata.get("namespace") or "", metadata.get("name") or "?"
+    value = (metadata.get("annotations") or {}).get(MAX_FREEZE_ANNOTATION)
+    if value is None:
+        return
+    where = "annotation {0}".format(MAX_FREEZE_ANNOTATION)
+    if not hooks["pre"] or not hooks["post"]:
+        raise InvalidInput("{0} needs a pre-hook (the freeze) and a post-hook (what the release runs); the pod "
+                           "declares {1}".format(where, " and ".join(p + "-hook" for p in PHASES if hooks[p]) or
+                                                 "neither"), namespace=namespace, pod=name)
+    try:
+        seconds = parse_timeout(value, where)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message.replace("timeout", "max-freeze"), namespace=namespace, pod=name) from exc
+    pre, post = hooks["pre"][0], hooks["post"][0]
+    line = " ".join(quote(word) for word in post["argv"]) if post.get("argv") else post["command"]
+    pre["release"] = {"after": seconds, "container": post["container"], "line": line}
+    post["release_after"] = seconds
 
 
 def is_running(pod):

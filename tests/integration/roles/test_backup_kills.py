@@ -202,3 +202,96 @@ def test_killed_during_validation(stack, kubeconfig, tmp_path):
     # every complete one (all are younger than its 7 days).
     assert [archive["commit"] for archive in summary["retention"]["removed"]] == [unmarked]
     assert summary["retention"]["kept"] == len(markers(stack["repo"])) == len(before_markers) + 1
+
+
+# A real freeze: mariadb-0's pre-hook holds FLUSH TABLES WITH READ LOCK in a background client, so every write
+# waits; its post-hook kills that client's query and counts the thaws. statesafe.backup/max-freeze arms the
+# dead-man release (plugins/module_utils/capture/release.py).
+SQL = 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N'
+HOLD = "SELECT SLEEP(3600)"
+FREEZE = (f'{SQL} -e "FLUSH TABLES WITH READ LOCK; {HOLD}" </dev/null >/dev/null 2>&1 & '
+          f"for i in $(seq 100); do {SQL} -e \"SELECT COUNT(*) FROM information_schema.processlist "
+          f"WHERE info = '{HOLD}'\" | grep -qx 1 && exit 0; sleep 0.1; done; echo the read lock was not taken >&2; exit 3")
+THAW = (f"{SQL} -e \"SELECT id FROM information_schema.processlist WHERE info = '{HOLD}'\" "
+        f'| while read -r id; do {SQL} -e "KILL $id"; done; echo thawed >> /tmp/statesafe-thaws')
+PROBE = "CREATE DATABASE IF NOT EXISTS freezeprobe; CREATE TABLE IF NOT EXISTS freezeprobe.t (n INT)"
+
+
+def mariadb(kubectl, script: str, check: bool = True) -> subprocess.CompletedProcess:
+    return kubectl("-n", NS, "exec", "mariadb-0", "-c", "mariadb", "--", "sh", "-c", script, check=check, timeout=60)
+
+
+def writable(kubectl) -> bool:
+    """One INSERT that gives up after 1 s waiting for the global read lock."""
+    run = mariadb(kubectl, f'{SQL} -e "SET SESSION lock_wait_timeout = 1; INSERT INTO freezeprobe.t VALUES (1)"',
+                  check=False)
+    if run.returncode != 0 and b"Lock wait timeout" not in run.stderr:
+        raise AssertionError(f"the probe write failed otherwise: {run.stderr.decode()}")
+    return run.returncode == 0
+
+
+def thaws(kubectl) -> int:
+    return int(mariadb(kubectl, "cat /tmp/statesafe-thaws 2>/dev/null | wc -l").stdout.decode().strip())
+
+
+@pytest.fixture
+def freezable(stack, kubectl):
+    """mariadb-0 annotated with the real freeze and a maximum of `max_freeze` seconds (set by the test)."""
+    mariadb(kubectl, f'{SQL} -e "{PROBE}"; rm -f /tmp/statesafe-thaws')
+
+    def annotate(max_freeze: int) -> None:
+        kubectl("annotate", "--overwrite", "-n", NS, "pod", "mariadb-0", f"statesafe.backup/pre-hook-command={FREEZE}",
+                f"statesafe.backup/post-hook-command={THAW}", "statesafe.backup/post-hook-container=mariadb",
+                "statesafe.backup/pre-hook-container=mariadb", f"statesafe.backup/max-freeze={max_freeze}s")
+    yield annotate
+    kubectl("annotate", "-n", NS, "pod", "mariadb-0", *[f"statesafe.backup/{key}-" for key in (
+        "pre-hook-command", "post-hook-command", "pre-hook-container", "post-hook-container", "max-freeze")],
+        check=False)
+    mariadb(kubectl, THAW, check=False)
+
+
+def test_a_freeze_ends_within_its_maximum_when_the_controller_dies(stack, kubeconfig, kubectl, freezable):
+    """Killed while mariadb-0 is frozen for its dump, the run never thaws it; its armed release does, within the
+    max-freeze; the next backup freezes, thaws once, disarms, and recovers the lease."""
+    freezable(25)
+    before = markers(stack["repo"])
+    mariadb_dump = next(c for c in profile()["components"] if c["name"] == "mariadb")
+    run = KilledRun(stack, profile(mariadb={"command": "sleep 300; " + mariadb_dump["command"]}))
+
+    def frozen_and_armed() -> bool:
+        return b"statesafe-release-" in mariadb(kubectl, "ls /dev/shm", check=False).stdout
+
+    run.kill_when("mariadb-0 frozen with its release armed", frozen_and_armed)
+    killed_at = time.monotonic()
+    assert not writable(kubectl), "mariadb-0 took a write while its freeze was held"
+    while not writable(kubectl):
+        assert time.monotonic() - killed_at < 25 + 15, "mariadb-0 stayed frozen past its max-freeze of 25 s"
+        time.sleep(1)
+    assert thaws(kubectl) == 1, "the release ran the post-hook other than once"
+    assert b"statesafe-release-" not in mariadb(kubectl, "ls /dev/shm").stdout
+
+    held = assert_killed_run_left_nothing_complete(stack, before, run)
+    summary = assert_next_backup_recovers(stack, kubeconfig, held, before, run.process.pid)
+    assert summary["hooks"]["freeze_seconds"].get("mariadb-0", 0) > 0, summary["hooks"]
+    time.sleep(25 + 3)
+    assert thaws(kubectl) == 2, "the disarmed release thawed mariadb-0 a second time (or the post-hook never ran)"
+    assert writable(kubectl)
+
+
+def test_a_capture_that_outlives_its_freeze_is_not_complete(stack, kubeconfig, kubectl, freezable):
+    """A dump longer than the max-freeze: the release thaws mariadb-0 during it, and the backup fails saying
+    so instead of recording a capture that was not frozen throughout."""
+    freezable(5)
+    before = markers(stack["repo"])
+    mariadb_dump = next(c for c in profile()["components"] if c["name"] == "mariadb")
+    run = playbook("backup.yml", kubeconfig, stack["tmp"], NS, staging=str(stack["staging"]),
+                   profile_data=profile(mariadb={"command": "sleep 15; " + mariadb_dump["command"]}))
+    assert run.rc != 0
+    assert "no armed release statesafe-release-" in run.output and "reached its maximum of 5 s" in run.output, \
+        run.failures or run.output[-4000:]
+    # The run's last message names the pod, the container and the reason, not only "One or more items failed".
+    assert any("sf-kills/mariadb-0 container mariadb: rc 3: no armed release" in failure
+               for failure in run.failures), run.failures
+    assert markers(stack["repo"]) == before
+    assert thaws(kubectl) == 2, "expected the release's thaw and the run's own post-hook"
+    assert writable(kubectl)

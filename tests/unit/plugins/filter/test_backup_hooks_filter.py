@@ -43,3 +43,14 @@ def test_bad_input_is_a_filter_error():
 
 def test_freeze_seconds():
     assert backup_freeze_seconds({"db-0": 10.0}, {"db-0": 12.5}) == {"db-0": 2.5}
+
+
+def test_a_max_freeze_is_armed_and_disarmed_with_the_run_token():
+    released = dict(POD, metadata=dict(POD["metadata"], annotations=dict(POD["metadata"]["annotations"], **{
+        "statesafe.backup/max-freeze": "5m"})))
+    hooks = backup_hooks([released], {}, COMPONENTS, token="run-1")
+    assert [h["name"] for h in hooks["by_component"]["data"]["pre"]] == [
+        "shop/db-0 pre-hook", "shop/db-0 release armed (max-freeze 300s)"]
+    assert [h["name"] for h in hooks["pending"]] == ["shop/db-0 release disarmed", "shop/db-0 post-hook"]
+    with pytest.raises(AnsibleFilterError, match="release token"):
+        backup_hooks([released], {}, COMPONENTS)
