@@ -33,6 +33,9 @@ spelling's fields (``statesafe.backup/...-hook-...``, ``PHASE.hook.backup.velero
 silently disables a freeze. Velero is laxer in two places and we are not: it runs a command whose JSON is
 broken as a single word, and it takes an on-error it does not know as Fail.
 
+With any spelling, ``statesafe.backup/max-freeze`` (a duration) asks for a dead-man release of the pod's
+freeze: the pre-hook carries its post-hook's command for the timer, and release.py arms and disarms it.
+
 Everything here is data to data: pod objects as the API returns them in, quiesce_exec argument sets
 out. Errors raise InvalidInput naming the namespace, the pod and the annotation.
 """
