@@ -77,15 +77,15 @@ def annotation(phase, field):
     return "{0}{1}-hook-{2}".format(PREFIX, phase, field)
 
 
-def parse_timeout(value, where):
-    """'30', '30s', '2m', '1h' -> seconds (1 .. 86400)."""
+def parse_timeout(value, where, what="timeout"):
+    """'30', '30s', '2m', '1h' -> seconds (1 .. 86400); `what` names the value in the error."""
     match = _DURATION.match(str(value))
     if not match:
-        raise InvalidInput("{0}: timeout {1!r} is not a number of seconds or a duration such as 30s, 2m or 1h".format(
-            where, value))
+        raise InvalidInput("{0}: {1} {2!r} is not a number of seconds or a duration such as 30s, 2m or 1h".format(
+            where, what, value))
     seconds = int(match.group(1)) * _UNIT[match.group(2)]
     if not 1 <= seconds <= MAX_TIMEOUT:
-        raise InvalidInput("{0}: timeout {1!r} must be between 1 second and 24 hours".format(where, value))
+        raise InvalidInput("{0}: {1} {2!r} must be between 1 second and 24 hours".format(where, what, value))
     return seconds
 
 
@@ -303,9 +303,9 @@ def _release(pod, hooks):
                            "declares {1}".format(where, " and ".join(p + "-hook" for p in PHASES if hooks[p]) or
                                                  "neither"), namespace=namespace, pod=name)
     try:
-        seconds = parse_timeout(value, where)
+        seconds = parse_timeout(value, where, "max-freeze")
     except InvalidInput as exc:
-        raise InvalidInput(exc.message.replace("timeout", "max-freeze"), namespace=namespace, pod=name) from exc
+        raise InvalidInput(exc.message, namespace=namespace, pod=name) from exc
     pre, post = hooks["pre"][0], hooks["post"][0]
     line = " ".join(quote(word) for word in post["argv"]) if post.get("argv") else post["command"]
     pre["release"] = {"after": seconds, "container": post["container"], "line": line}

@@ -101,7 +101,7 @@ def expand(hooks, token):
 def needs_release(plan):
     """Whether any hook of the plan asks for a release."""
     lists = [plan.get(key) or [] for key in ("pre", "post", "pending")]
-    lists += [hooks for lists_ in (plan.get("by_component") or {}).values() for hooks in lists_.values()]
+    lists += [hooks for phases in (plan.get("by_component") or {}).values() for hooks in phases.values()]
     return any(hook.get("release") or hook.get("release_after") for hooks in lists for hook in hooks)
 
 
