@@ -15,9 +15,10 @@ from ansible_collections.statesafe.backup.plugins.module_utils.capture import re
 from ansible_collections.statesafe.backup.plugins.module_utils.profile import restore
 
 
-def restore_objects(components, files):
-    """The archived objects of the resources components, from ansible.builtin.find's files."""
-    return restore.archived_objects(components, files)
+def restore_objects(components, files, operator=None):
+    """The archived objects of the resources components, from ansible.builtin.find's files; those of the operator's
+    resources (operator: the profile's ``operator``) are of phase operator."""
+    return restore.archived_objects(components, files, (operator or {}).get("resources") or ())
 
 
 def restore_data_components(components):

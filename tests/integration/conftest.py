@@ -160,7 +160,8 @@ def pytest_sessionfinish(session):
 SLOWEST_FIRST = [
     "roles/test_restore_policy.py", "roles/test_restore_rerun.py", "apps/test_keycloak.py",
     "apps/test_mlflow.py", "roles/test_backup_kills.py", "roles/test_schedule.py",
-    "roles/test_skip_unchanged.py", "roles/test_disaster_recovery.py", "roles/test_restricted_sample.py",
+    "roles/test_skip_unchanged.py", "roles/test_operator_restore.py", "roles/test_disaster_recovery.py",
+    "roles/test_restricted_sample.py",
     "roles/test_backup_faults.py",
     "roles/test_zuul_keys.py", "apps/test_postgresql.py", "roles/test_secret_logs.py", "roles/test_verify.py",
     "cluster/test_cluster.py", "roles/test_deployment_volumes.py",

@@ -126,15 +126,15 @@ def listed_archives(kubeconfig: str, tmp: Path, namespace: str, **extra) -> list
 
 @contextmanager
 def backed_up_sample(kubeconfig: str, core: client.CoreV1Api, tmp: Path, namespace: str,
-                     deploy_options: tuple[str, ...] = ()):
+                     deploy_options: tuple[str, ...] = (), **backup_extra):
     """The sample deployed (`sample.sh deploy <deploy_options>`) and seeded in `namespace`, its fingerprint and one
-    backup of it (repository tmp/repo, staging tmp/staging): {"tmp", "fingerprint", "backup"}. The namespace is
-    destroyed afterwards, whatever happened."""
+    backup of it (repository tmp/repo, staging tmp/staging; `backup_extra`: more variables of backup.yml, e.g. its
+    profile): {"tmp", "fingerprint", "backup"}. The namespace is destroyed afterwards, whatever happened."""
     try:
         sample(kubeconfig, namespace, "deploy", *deploy_options)
         sample(kubeconfig, namespace, "seed")
         before = sample(kubeconfig, namespace, "fingerprint")
-        backup = playbook("backup.yml", kubeconfig, tmp, namespace, staging=str(tmp / "staging"))
+        backup = playbook("backup.yml", kubeconfig, tmp, namespace, staging=str(tmp / "staging"), **backup_extra)
         assert backup.rc == 0, backup.failures or backup.output[-4000:]
         yield {"tmp": tmp, "fingerprint": before, "backup": backup}
     finally:

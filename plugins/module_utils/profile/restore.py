@@ -10,14 +10,17 @@ __metaclass__ = type
 import json
 import posixpath
 
+from ansible_collections.statesafe.backup.plugins.module_utils.profile.operator import phase_of
+
 _MISSING = object()
 
 
-def archived_objects(components, files):
+def archived_objects(components, files, operator_resources=()):
     """One {component, phase, api_version, kind, name, path} per archived object of the resources components.
 
     `files` are the archive's resources/<Kind>/<name>.yaml files (ansible.builtin.find's ``files``); each selection
     of a component takes the files of its kind, sorted by path without regard to case, in the profile's order.
+    The components named in `operator_resources` (the profile's operator.resources) are of phase ``operator``.
     """
     paths = sorted((f["path"] for f in files or []), key=str.lower)
     out = []
@@ -31,7 +34,7 @@ def archived_objects(components, files):
                 name = posixpath.basename(path)
                 if name.endswith(".yaml"):
                     name = name[:-len(".yaml")]
-                out.append({"component": component["name"], "phase": component.get("restore_phase", "early"),
+                out.append({"component": component["name"], "phase": phase_of(component, operator_resources),
                             "api_version": selection.get("api_version", "v1"), "kind": selection["kind"],
                             "name": name, "path": path})
     return out

@@ -23,7 +23,7 @@ IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._:/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,1
 RESTORE_PHASES = ("early", "last")
 ON_ERROR = ("fail", "continue")
 
-TOP_KEYS = ("name", "label_selector", "hooks", "components", "check")
+TOP_KEYS = ("name", "label_selector", "hooks", "components", "check", "operator")
 # Keys of each component type: (required, optional). Common to all: name, type.
 COMPONENT_KEYS = {
     "resources": (("resources",), ("restore_phase", "ready")),
@@ -40,6 +40,10 @@ READY_KEYS = ("path", "value", "condition", "timeout")
 REVISION_KEYS = ("command", "pod", "container", "timeout")
 HOOK_KEYS = ("name", "pod", "label_selector", "container", "command", "argv", "timeout", "on_error")
 CHECK_KEYS = ("name", "pod", "container", "command", "argv", "local", "expect", "compare", "timeout")
+OPERATOR_KEYS = ("deployment", "namespace", "resources", "workloads", "settle")
+OPERATOR_WORKLOAD_KEYS = ("kind", "name")
+# The kinds an operator's workload can be: what the restore can tell is Ready (profile/operator.py).
+OPERATOR_WORKLOAD_KINDS = ("StatefulSet", "Deployment")
 
 
 def _kind(value):
@@ -288,6 +292,53 @@ def _check(check, path, item):
         check.seconds(path + ".timeout", item["timeout"])
 
 
+def _operator(check, operator, components):
+    """The operator that reconciles the application (docs/profile-reference.md, "operator")."""
+    if not check.mapping("operator", operator):
+        return
+    check.keys("operator", operator, OPERATOR_KEYS)
+    if "deployment" not in operator:
+        check.error("operator.deployment", "required (the operator's Deployment, stopped while data is written)")
+    else:
+        check.string("operator.deployment", operator["deployment"])
+    if "namespace" in operator:
+        check.string("operator.namespace", operator["namespace"], NAME_PATTERN, "a namespace name")
+    by_name = dict((c.get("name"), c) for c in components if isinstance(c, dict))
+    if "resources" not in operator:
+        check.error("operator.resources", "required (the resources components holding what the operator reconciles)")
+    else:
+        check.string_list("operator.resources", operator["resources"], non_empty=True)
+        for index, name in enumerate(operator["resources"] if isinstance(operator["resources"], list) else []):
+            path = "operator.resources[{0}]".format(index)
+            component = by_name.get(name)
+            if not isinstance(name, str):
+                continue
+            if component is None:
+                check.error(path, "{0!r} is not a component of the profile".format(name))
+            elif component.get("type") != "resources":
+                check.error(path, "{0!r} is a {1} component; only resources components hold what an operator "
+                                  "reconciles".format(name, component.get("type")))
+            elif component.get("restore_phase") == "last":
+                check.error(path, "{0!r} has restore_phase last, but the operator's resources are applied before "
+                                  "the data: leave restore_phase out".format(name))
+    for index, workload in enumerate(check.listed("operator.workloads", operator.get("workloads", []))):
+        path = "operator.workloads[{0}]".format(index)
+        if not check.mapping(path, workload):
+            continue
+        check.keys(path, workload, OPERATOR_WORKLOAD_KEYS)
+        for key in OPERATOR_WORKLOAD_KEYS:
+            if key not in workload:
+                check.error("{0}.{1}".format(path, key), "required")
+        if "kind" in workload:
+            check.one_of(path + ".kind", workload["kind"], OPERATOR_WORKLOAD_KINDS)
+        if "name" in workload:
+            check.string(path + ".name", workload["name"])
+    if "settle" in operator:
+        settle = operator["settle"]
+        if isinstance(settle, bool) or not isinstance(settle, int) or settle < 0:
+            check.error("operator.settle", "must be a number of seconds (0 or more), got {0!r}".format(settle))
+
+
 def validate(profile):
     """Every problem of `profile`, as 'key.path: message' strings, in document order; [] when it is valid."""
     check = _Checker()
@@ -322,6 +373,9 @@ def validate(profile):
                     check.error(path + ".name", "{0!r} is also the name of components[{1}]".format(name, seen[name]))
                 else:
                     seen[name] = index
+    if "operator" in profile and profile["operator"] is not None:
+        components = profile.get("components") if isinstance(profile.get("components"), list) else []
+        _operator(check, profile["operator"], components)
     if "check" in profile and profile["check"] is not None:
         names = {}
         for index, item in enumerate(check.listed("check", profile["check"])):

@@ -1,7 +1,10 @@
 """The sample Software Factory stack: deploy it, seed it with known data, fingerprint it.
 
     sample.py deploy        apply the manifests, create missing Secrets, wait until Ready
-                            (--restricted: the namespace enforces PodSecurity restricted, pods run as non-root)
+                            (--restricted: the namespace enforces PodSecurity restricted, pods run as non-root;
+                            --operator: the operator-managed shape, below)
+    sample.py operator      install only the operator stand-in (and the CRD and namespace), as an administrator
+                            installs the operator before restoring into a new namespace
     sample.py seed          write the known data (databases, tables, znodes, Zuul project keys)
     sample.py fingerprint   print one digest of everything a restore must bring back
     sample.py destroy       delete the namespace and wait until it is gone (--no-wait: only ask)
@@ -18,6 +21,14 @@ the shape it was deployed with: destroy it before deploying it the other way.
 
 Secret values are generated once, on first deploy, never rewritten: deploy is
 idempotent and a later fingerprint sees the same data.
+
+`deploy --operator` is the operator-managed shape (profiles/softwarefactory-operator.yml): the sample applies the
+CRD, its ConfigMaps and the Secrets a user provides (zookeeper-client-tls, zuul-ssh-key), installs the TEST
+STAND-IN for sf-operator (tests/cluster/images/sf-operator-standin: a Deployment, its ServiceAccount, a Role and
+RoleBinding in the namespace, and its templates, the sample's Services and StatefulSets, as a ConfigMap), then
+applies the SoftwareFactory resource; the stand-in generates the other Secrets and creates the Services and
+StatefulSets, owned by the resource. The stand-in's objects carry `app.kubernetes.io/name=sf-operator-standin`
+and not the part-of label: they are the operator's installation, not the application's data.
 """
 
 from __future__ import annotations
@@ -55,6 +66,14 @@ RESTRICTED_UID = 1000680000
 RESTRICTED_LABELS = {"pod-security.kubernetes.io/enforce": "restricted",
                      "pod-security.kubernetes.io/enforce-version": "latest"}
 RESTRICTED_STORAGE_CLASS = "local"
+
+# deploy --operator: the TEST STAND-IN for sf-operator (tests/cluster/images/sf-operator-standin).
+STANDIN = "sf-operator-standin"
+STANDIN_LABELS = {"app.kubernetes.io/name": STANDIN, "statesafe.backup/test-stand-in": "true"}
+# What the stand-in creates itself from the SoftwareFactory resource (the rest of the manifests the sample applies).
+OPERATOR_OWNED_KINDS = ("Service", "StatefulSet")
+# Secrets the stand-in generates when missing; with --operator the sample leaves them to it.
+OPERATOR_GENERATED_SECRETS = ("mariadb-root-password", "zuul-keystore-password", "zuul-db")
 
 SEED_SQL = """
 CREATE DATABASE IF NOT EXISTS zuul;
@@ -335,25 +354,136 @@ def wanted_secrets() -> list[client.V1Secret]:
     ]
 
 
-def deploy(kubeconfig: str | None, timeout: int, restricted: bool = False) -> None:
+def apply(kubeconfig: str | None, text: str) -> None:
+    kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "--field-manager=statesafe-sample",
+            "-f", "-", stdin=text)
+    if "kind: CustomResourceDefinition" in text:  # the CR further down needs it served
+        kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s", "-f", "-", stdin=text)
+
+
+def split_operator_owned(text: str) -> tuple[str, list[dict]]:
+    """A manifest file's documents: (what the sample applies, as YAML; the Services and StatefulSets the operator
+    creates from the SoftwareFactory resource)."""
+    documents = [d for d in yaml.safe_load_all(text) if d]
+    owned = [d for d in documents if d.get("kind") in OPERATOR_OWNED_KINDS]
+    rest = [d for d in documents if d.get("kind") not in OPERATOR_OWNED_KINDS]
+    return yaml.safe_dump_all(rest, sort_keys=False), owned
+
+
+def standin_manifests(templates: list[dict], restricted: bool) -> str:
+    """The TEST STAND-IN's installation in NAMESPACE: templates ConfigMap, ServiceAccount, Role, RoleBinding and
+    Deployment. Rights in the namespace only; the pod passes PodSecurity restricted."""
+    meta = lambda name: {"name": name, "namespace": NAMESPACE, "labels": dict(STANDIN_LABELS)}  # noqa: E731
+    rules = [
+        {"apiGroups": ["sf.softwarefactory-project.io"], "resources": ["softwarefactories"],
+         "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["sf.softwarefactory-project.io"], "resources": ["softwarefactories/status"],
+         "verbs": ["get", "patch", "update"]},
+        {"apiGroups": [""], "resources": ["secrets", "services"], "verbs": ["get", "list", "create", "patch"]},
+        {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["get", "list", "create", "patch"]},
+    ]
+    pod_security = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    if restricted:
+        pod_security["runAsUser"] = RESTRICTED_UID
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(STANDIN),
+        "spec": {
+            "replicas": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": STANDIN}},
+            "template": {
+                "metadata": {"labels": dict(STANDIN_LABELS)},
+                "spec": {
+                    "serviceAccountName": STANDIN, "terminationGracePeriodSeconds": 2,
+                    "securityContext": pod_security,
+                    "containers": [{
+                        "name": "operator", "image": image_refs()[STANDIN],
+                        "env": [{"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+                        # Ready once it has reconciled everything once after starting (see the stand-in's docstring).
+                        "readinessProbe": {"exec": {"command": ["test", "-f", "/tmp/reconciled"]}, "periodSeconds": 1},
+                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                        "volumeMounts": [{"name": "templates", "mountPath": "/etc/sf-operator-standin"}],
+                    }],
+                    "volumes": [{"name": "templates", "configMap": {"name": STANDIN + "-templates"}}],
+                },
+            },
+        },
+    }
+    return yaml.safe_dump_all([
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(STANDIN + "-templates"),
+         "data": {"templates.yaml": yaml.safe_dump_all(templates, sort_keys=False)}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(STANDIN)},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta(STANDIN), "rules": rules},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta(STANDIN),
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": STANDIN},
+         "subjects": [{"kind": "ServiceAccount", "name": STANDIN, "namespace": NAMESPACE}]},
+        deployment,
+    ], sort_keys=False)
+
+
+def install_operator(kubeconfig: str | None, timeout: int, restricted: bool) -> None:
+    """The namespace, the CRD and the TEST STAND-IN (its templates: the sample's Services and StatefulSets), until
+    the stand-in is Ready. Nothing of the application: a restore brings that."""
     core, apps, _ = load_clients(kubeconfig)
     wait_namespace_gone_if_terminating(core, timeout)
     refuse_other_shape(core, restricted)
+    templates = []
     for name, text in rendered_manifests(restricted):
-        kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts",
-                "--field-manager=statesafe-sample",
-                "-f", "-", stdin=text)
-        if "kind: CustomResourceDefinition" in text:  # the CR further down needs it served
-            kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
-                    "-f", "-", stdin=text)
+        if name.startswith(("00-", "10-")):
+            apply(kubeconfig, text)
+        else:
+            templates += split_operator_owned(text)[1]
+    apply(kubeconfig, standin_manifests(templates, restricted))
+    deadline = time.monotonic() + timeout
+    while (apps.read_namespaced_deployment(STANDIN, NAMESPACE).status.ready_replicas or 0) < 1:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"Deployment {NAMESPACE}/{STANDIN} (the operator stand-in) not ready after {timeout}s")
+        time.sleep(1)
+    print(f"Deployment {NAMESPACE}/{STANDIN} (TEST STAND-IN for sf-operator) ready", file=sys.stderr)
+
+
+def deploy(kubeconfig: str | None, timeout: int, restricted: bool = False, operator: bool = False) -> None:
+    core, apps, _ = load_clients(kubeconfig)
+    wait_namespace_gone_if_terminating(core, timeout)
+    refuse_other_shape(core, restricted)
+    if operator:
+        install_operator(kubeconfig, timeout, restricted)
+    custom_resource = ""
+    for name, text in rendered_manifests(restricted):
+        if operator:
+            text = split_operator_owned(text)[0]
+            if name.startswith("50-"):  # the resource last: the user's Secrets must be there first
+                custom_resource = text
+                continue
+            if not text.strip():  # a file of the operator's children only
+                continue
+        apply(kubeconfig, text)
     for secret in wanted_secrets():
+        if operator and secret.metadata.name in OPERATOR_GENERATED_SECRETS:
+            continue
         try:
             core.create_namespaced_secret(NAMESPACE, secret)
             print(f"created Secret {NAMESPACE}/{secret.metadata.name}", file=sys.stderr)
         except ApiException as exc:
             if exc.status != 409:  # already there: never rewrite existing secret data
                 raise
+    if custom_resource:
+        apply(kubeconfig, custom_resource)
+        deadline = time.monotonic() + timeout
+        for name in STATEFULSETS:  # created by the stand-in from the resource
+            while not exists(lambda: apps.read_namespaced_stateful_set(name, NAMESPACE)):
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the operator stand-in created no StatefulSet {NAMESPACE}/{name} in {timeout}s")
+                time.sleep(1)
     wait_ready(apps, timeout)
+
+
+def exists(read) -> bool:
+    try:
+        read()
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
 
 
 def refuse_other_shape(core, restricted: bool) -> None:
@@ -450,6 +580,8 @@ def fingerprint_parts(kubeconfig: str | None) -> dict[str, str]:
                      key=lambda c: c.metadata.name):
         if cm.metadata.name == "kube-root-ca.crt":  # created by the cluster in every namespace
             continue
+        if cm.metadata.name.startswith(STANDIN):  # the operator's installation, not the application
+            continue
         parts[f"configmap/{cm.metadata.name}"] = hashlib.sha256(
             json.dumps(cm.data, sort_keys=True).encode()).hexdigest()
     group, version, plural, name = CR
@@ -491,7 +623,7 @@ def destroy(kubeconfig: str | None, timeout: int, wait: bool = True) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["deploy", "seed", "fingerprint", "destroy"])
+    parser.add_argument("command", choices=["deploy", "operator", "seed", "fingerprint", "destroy"])
     parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
     parser.add_argument("--timeout", type=int, default=300)
     parser.add_argument("--verbose", action="store_true")
@@ -499,9 +631,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="destroy: ask for the deletion and return (a test's teardown that nothing waits on)")
     parser.add_argument("--restricted", action="store_true",
                         help="deploy: PodSecurity restricted namespace, non-root pods (see the module's docstring)")
+    parser.add_argument("--operator", action="store_true",
+                        help="deploy: the operator-managed shape, run by the TEST STAND-IN for sf-operator")
     args = parser.parse_args(argv)
     if args.command == "deploy":
-        deploy(args.kubeconfig, args.timeout, args.restricted)
+        deploy(args.kubeconfig, args.timeout, args.restricted, args.operator)
+    elif args.command == "operator":
+        install_operator(args.kubeconfig, args.timeout, args.restricted)
     elif args.command == "seed":
         seed(args.kubeconfig)
     elif args.command == "fingerprint":

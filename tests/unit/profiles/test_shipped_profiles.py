@@ -21,7 +21,8 @@ def test_a_shipped_profile_passes_the_schema(path):
 
 
 def test_profiles_are_shipped():
-    assert {p.stem for p in PROFILES} >= {"softwarefactory", "postgresql", "keycloak", "mlflow"}
+    assert {p.stem for p in PROFILES} >= {"softwarefactory", "softwarefactory-operator", "postgresql", "keycloak",
+                                          "mlflow"}
 
 
 def test_the_keycloak_database_dump_is_the_postgresql_profiles_own():
@@ -57,3 +58,26 @@ def test_the_postgresql_trailer_matches_the_end_of_the_dumps_tar_and_not_a_cut_o
         assert not re.search(pattern, dump[:cut][-tail:]), cut
     # A cut in the zero blocks after it loses nothing but tar's end marker: every member is whole.
     assert re.search(pattern, dump[:record + 43][-tail:])
+
+
+def test_the_operator_profile_is_softwarefactory_with_the_operator_in_the_loop():
+    """profiles/softwarefactory-operator.yml copies softwarefactory.yml's components: a fix to one must reach the
+    other. It leaves out the workloads the operator creates, and applies the resource before the data."""
+    plain = yaml.safe_load((ROOT / "profiles" / "softwarefactory.yml").read_text())
+    managed = yaml.safe_load((ROOT / "profiles" / "softwarefactory-operator.yml").read_text())
+    expected = [dict(c) for c in plain["components"] if c["name"] != "workloads"]
+    for component in expected:
+        if component["name"] == "softwarefactory":
+            del component["restore_phase"]
+    assert managed["components"] == expected
+    assert {k: v for k, v in managed.items() if k not in ("name", "components", "operator")} == \
+        {k: v for k, v in plain.items() if k not in ("name", "components")}
+    assert managed["operator"]["resources"] == ["softwarefactory"]
+    assert {w["name"] for w in managed["operator"]["workloads"]} == {
+        s["metadata"]["name"] for s in sample_statefulsets()}
+
+
+def sample_statefulsets():
+    manifests = ROOT / "tests" / "cluster" / "sample" / "manifests"
+    return [d for path in sorted(manifests.glob("*.yaml")) for d in yaml.safe_load_all(path.read_text())
+            if d and d.get("kind") == "StatefulSet"]
