@@ -10,12 +10,40 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.statesafe.backup.plugins.module_utils.profile import access, backup, schema
+from ansible_collections.statesafe.backup.plugins.module_utils.profile import access, backup, parameters, schema
 
 
-def profile_errors(profile):
-    """Every problem of the profile as 'key.path: message'; [] for a valid profile."""
-    return schema.validate(profile)
+def profile_errors(profile, profile_parameters=None):
+    """Every problem of the profile, and of the parameter values given for it, as 'key.path: message'; []: valid."""
+    return schema.validate(profile, profile_parameters or None)
+
+
+def profile_parameters(profile, profile_parameters=None, recorded=None):
+    """The value of each of the profile's parameters for a run: defaults, then recorded, then profile_parameters."""
+    return _values(profile, profile_parameters, recorded)
+
+
+def profile_resolve(profile, profile_parameters=None, recorded=None):
+    """The profile as a run uses it: every %{name} replaced, the parameters section gone. Refuses an invalid one."""
+    problems = schema.validate(profile, profile_parameters or None)
+    if problems:
+        raise AnsibleFilterError("The profile is not valid: {0}".format("; ".join(problems)))
+    return parameters.resolve(profile, _values(profile, profile_parameters, recorded))
+
+
+def _values(profile, given, recorded):
+    values, problems = parameters.effective(profile, given or None, recorded or None)
+    if problems:
+        raise AnsibleFilterError("; ".join(problems))
+    return values
+
+
+def profile_listing(profiles):
+    """Name, description and parameters (default, type, description) of each profile, sorted by name."""
+    if not isinstance(profiles, list):
+        raise AnsibleFilterError("profile_listing expects a list of profiles, got {0}".format(type(profiles).__name__))
+    return sorted((parameters.describe(item) for item in profiles if isinstance(item, dict)),
+                  key=lambda item: str(item["name"]))
 
 
 def profile_access(profile, hooks_from_annotations=True):
@@ -42,4 +70,5 @@ def manifest_artifacts(files, root):
 class FilterModule(object):
     def filters(self):
         return {"profile_errors": profile_errors, "profile_access": profile_access, "policy_rules": policy_rules,
-                "manifest_artifacts": manifest_artifacts}
+                "manifest_artifacts": manifest_artifacts, "profile_parameters": profile_parameters,
+                "profile_resolve": profile_resolve, "profile_listing": profile_listing}

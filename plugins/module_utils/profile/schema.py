@@ -14,6 +14,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.statesafe.backup.plugins.module_utils.profile import parameters as _parameters
+
 NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
 # Component names become file names (dumps/<name>.<extension>) and step names.
 COMPONENT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -23,7 +25,7 @@ IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._:/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,1
 RESTORE_PHASES = ("early", "last")
 ON_ERROR = ("fail", "continue")
 
-TOP_KEYS = ("name", "label_selector", "hooks", "components", "check", "operator")
+TOP_KEYS = ("name", "description", "parameters", "label_selector", "hooks", "components", "check", "operator")
 # Keys of each component type: (required, optional). Common to all: name, type.
 COMPONENT_KEYS = {
     "resources": (("resources",), ("restore_phase", "ready")),
@@ -339,8 +341,20 @@ def _operator(check, operator, components):
             check.error("operator.settle", "must be a number of seconds (0 or more), got {0!r}".format(settle))
 
 
-def validate(profile):
-    """Every problem of `profile`, as 'key.path: message' strings, in document order; [] when it is valid."""
+def validate(profile, parameters=None):
+    """Every problem of `profile`, as 'key.path: message' strings, in document order; [] when it is valid.
+
+    With parameters declared (parameters.py), their declarations and placeholders are checked, `parameters` (the
+    user's values, a mapping) against them, and the rest of the schema against the profile as the run would use it:
+    with every placeholder replaced by its value.
+    """
+    declaration = _parameters.declaration_errors(profile)
+    values, given = _parameters.effective(profile, parameters) if isinstance(profile, dict) else ({}, [])
+    resolved = _parameters.resolve(profile, values) if isinstance(profile, dict) and not declaration else profile
+    return declaration + given + _validate_resolved(resolved)
+
+
+def _validate_resolved(profile):
     check = _Checker()
     if not isinstance(profile, dict):
         return ["profile: must be a mapping with name and components, got {0}".format(_kind(profile))]
@@ -350,6 +364,8 @@ def validate(profile):
     else:
         check.string("name", profile["name"], NAME_PATTERN,
                      "a profile name (lower-case letters, digits, '.', '_', '-'; it names the bup branch)")
+    if "description" in profile:
+        check.string("description", profile["description"])
     if "label_selector" in profile and profile["label_selector"] not in (None, ""):
         check.string("label_selector", profile["label_selector"])
     if "hooks" in profile and profile["hooks"] is not None and check.mapping("hooks", profile["hooks"]):

@@ -26,11 +26,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.statesafe.backup.plugins.module_utils.profile import parameters
 from cluster_helpers import wait_until
 from role_helpers import REPO, playbook
 
+
+def with_defaults(profile: dict) -> dict:
+    """The profile as a run with no profile_parameters uses it: the revision test runs its commands by hand."""
+    return parameters.resolve(profile, parameters.effective(profile)[0])
+
+
 NS = "sfp-postgresql"
-PROFILE = yaml.safe_load((REPO / "profiles" / "postgresql.yml").read_text())
+PROFILE = with_defaults(yaml.safe_load((REPO / "profiles" / "postgresql.yml").read_text()))
 MANIFEST = REPO / "tests" / "cluster" / "apps" / "postgresql.yaml"
 SEED = """
 CREATE ROLE app LOGIN PASSWORD 'app-password';

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.statesafe.backup.plugins.module_utils.profile import schema
+from ansible_collections.statesafe.backup.plugins.module_utils.profile import parameters, schema
 
 ROOT = Path(__file__).resolve().parents[3]
 PROFILES = sorted((ROOT / "profiles").glob("*.yml"))
@@ -27,7 +27,7 @@ def test_profiles_are_shipped():
 
 def test_the_keycloak_database_dump_is_the_postgresql_profiles_own():
     """profiles/keycloak.yml copies the PostgreSQL dump: a fix to one must reach the other."""
-    keycloak = yaml.safe_load((ROOT / "profiles" / "keycloak.yml").read_text())
+    keycloak = with_defaults(yaml.safe_load((ROOT / "profiles" / "keycloak.yml").read_text()))
     dump = next(c for c in keycloak["components"] if c["name"] == "databases")
     names = {"statefulset", "pod"}
     assert {k: v for k, v in dump.items() if k not in names} == \
@@ -35,8 +35,13 @@ def test_the_keycloak_database_dump_is_the_postgresql_profiles_own():
     assert (dump["statefulset"], dump["pod"]) == ("keycloak-postgresql", "keycloak-postgresql-0")
 
 
+def with_defaults(profile):
+    """The profile as a run with no profile_parameters uses it."""
+    return parameters.resolve(profile, parameters.effective(profile)[0])
+
+
 def postgresql_dump():
-    profile = yaml.safe_load((ROOT / "profiles" / "postgresql.yml").read_text())
+    profile = with_defaults(yaml.safe_load((ROOT / "profiles" / "postgresql.yml").read_text()))
     return next(c for c in profile["components"] if c["name"] == "databases")
 
 
@@ -70,8 +75,8 @@ def test_the_operator_profile_is_softwarefactory_with_the_operator_in_the_loop()
         if component["name"] == "softwarefactory":
             del component["restore_phase"]
     assert managed["components"] == expected
-    assert {k: v for k, v in managed.items() if k not in ("name", "components", "operator")} == \
-        {k: v for k, v in plain.items() if k not in ("name", "components")}
+    assert {k: v for k, v in managed.items() if k not in ("name", "description", "components", "operator")} == \
+        {k: v for k, v in plain.items() if k not in ("name", "description", "components")}
     assert managed["operator"]["resources"] == ["softwarefactory"]
     assert {w["name"] for w in managed["operator"]["workloads"]} == {
         s["metadata"]["name"] for s in sample_statefulsets()}

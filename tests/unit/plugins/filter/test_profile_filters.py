@@ -94,3 +94,39 @@ def test_restore_definitions_never_quote_a_broken_file(tmp_path):
 def test_archive_listing_is_the_listing_of_bup_archives():
     listed = [{"name": "n", "commit": "c" * 40, "timestamp": 5, "size": 1, "complete": True}]
     assert archives.archive_listing(listed) == ["n  cccccccccccc  1  complete"]
+
+
+PG = yaml.safe_load((ROOT / "profiles" / "postgresql.yml").read_text())
+
+
+def test_profile_errors_checks_the_given_parameters():
+    assert profile.profile_errors(PG) == []
+    assert profile.profile_errors(PG, {}) == []
+    assert profile.profile_errors(PG, {"statefulset": "db-postgresql"}) == []
+    assert profile.profile_errors(PG, {"stateful_set": "db"}) == [
+        "profile 'postgresql' has no parameter 'stateful_set' (its parameters: container, password_variable, "
+        "selector, statefulset, superuser)"]
+
+
+def test_profile_parameters_and_resolve():
+    values = profile.profile_parameters(PG, {"statefulset": "db"}, {"statefulset": "old", "container": "pg"})
+    assert values["statefulset"] == "db" and values["container"] == "pg" and values["selector"] == \
+        "app.kubernetes.io/part-of=postgresql"
+    resolved = profile.profile_resolve(PG, {"statefulset": "db"})
+    assert "parameters" not in resolved
+    assert next(c for c in resolved["components"] if c["type"] == "dump")["pod"] == "db-0"
+    assert profile.profile_resolve(SF) == SF
+    with pytest.raises(AnsibleFilterError, match="has no parameter 'x'"):
+        profile.profile_parameters(PG, {"x": "y"})
+    with pytest.raises(AnsibleFilterError, match="The profile is not valid: parameter 'statefulset' of profile "
+                                                 "'postgresql': 'a;b' is not a Kubernetes name"):
+        profile.profile_resolve(PG, {"statefulset": "a;b"})
+
+
+def test_profile_listing():
+    listed = profile.profile_listing([PG, SF])
+    assert [item["name"] for item in listed] == ["postgresql", "softwarefactory"]
+    assert listed[1]["parameters"] == []
+    assert {"name": "statefulset", "default": "postgresql", "type": "name"}.items() <= listed[0]["parameters"][3].items()
+    with pytest.raises(AnsibleFilterError, match="expects a list"):
+        profile.profile_listing(PG)

@@ -44,7 +44,8 @@ def test_every_problem_is_reported_at_once_in_document_order():
     profile["components"][1]["tiemout"] = 3
     profile["components"][2]["type"] = "disk"
     assert validate(profile) == [
-        "colour: unknown key (expected one of name, label_selector, hooks, components, check, operator)",
+        "colour: unknown key (expected one of name, description, parameters, label_selector, hooks, components, check, "
+        "operator)",
         "name: 'App' is not a profile name (lower-case letters, digits, '.', '_', '-'; it names the bup branch)",
         "components[0].resources[0].label_selector: unknown key (expected one of kind, api_version, names, "
         "label_selectors, optional, references)",
