@@ -46,6 +46,10 @@ OPERATOR_KEYS = ("deployment", "namespace", "resources", "workloads", "settle")
 OPERATOR_WORKLOAD_KEYS = ("kind", "name")
 # The kinds an operator's workload can be: what the restore can tell is Ready (profile/operator.py).
 OPERATOR_WORKLOAD_KINDS = ("StatefulSet", "Deployment")
+# Ansible templates a profile's strings: a shell line such as ${%{name}} or ${#var} opens a Jinja tag or comment,
+# and the run fails with "Syntax error in template". The schema names the key, so the shipped profiles' tests and
+# a user's own check of a profile catch it before a run does.
+TEMPLATE_DELIMITERS = ("{{", "{%", "{#")
 
 
 def _kind(value):
@@ -351,7 +355,24 @@ def validate(profile, parameters=None):
     declaration = _parameters.declaration_errors(profile)
     values, given = _parameters.effective(profile, parameters) if isinstance(profile, dict) else ({}, [])
     resolved = _parameters.resolve(profile, values) if isinstance(profile, dict) and not declaration else profile
-    return declaration + given + _validate_resolved(resolved)
+    return declaration + given + template_delimiter_errors(profile) + _validate_resolved(resolved)
+
+
+def template_delimiter_errors(value, path=""):
+    """Every string in `value` (a profile or part of one) that holds a Jinja delimiter, named by its key path."""
+    if isinstance(value, dict):
+        return [error for key, item in value.items()
+                for error in template_delimiter_errors(item, "{0}.{1}".format(path, key) if path else str(key))]
+    if isinstance(value, list):
+        return [error for index, item in enumerate(value)
+                for error in template_delimiter_errors(item, "{0}[{1}]".format(path, index))]
+    if isinstance(value, str):
+        found = [delimiter for delimiter in TEMPLATE_DELIMITERS if delimiter in value]
+        if found:
+            return ["{0}: holds {1}, which Ansible reads as a template; write it another way (for a shell "
+                    "variable named by a parameter: v=%{{name}}; eval \"x=\\${{$v}}\")".format(
+                        path or "profile", " and ".join(repr(delimiter) for delimiter in found))]
+    return []
 
 
 def _validate_resolved(profile):

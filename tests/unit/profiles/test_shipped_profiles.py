@@ -86,3 +86,41 @@ def sample_statefulsets():
     manifests = ROOT / "tests" / "cluster" / "sample" / "manifests"
     return [d for path in sorted(manifests.glob("*.yaml")) for d in yaml.safe_load_all(path.read_text())
             if d and d.get("kind") == "StatefulSet"]
+
+
+def password_lines(profile):
+    """The shell lines that read the database password from the variable a parameter names, as the run has them."""
+    found = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and "PGPASSWORD" in value:
+            start = value.index('[ -z "')
+            found.append(value[start:value.index("export PGPASSWORD; }", start) + len("export PGPASSWORD; }")])
+    walk(profile)
+    return found
+
+
+@pytest.mark.parametrize("name", ["postgresql", "keycloak"])
+@pytest.mark.parametrize("environment, expected", [
+    ({"DB_SECRET": "s3cret"}, "s3cret"),
+    ({"DB_SECRET_FILE": "password-file"}, "from-file"),
+    ({}, ""),
+])
+def test_the_password_comes_from_the_variable_the_parameter_names(tmp_path, name, environment, expected):
+    """The lines run in sh with password_variable=DB_SECRET: its value, else the file its _FILE twin names."""
+    profile = yaml.safe_load((ROOT / "profiles" / (name + ".yml")).read_text())
+    resolved = parameters.resolve(profile, parameters.effective(profile, {"password_variable": "DB_SECRET"})[0])
+    lines = password_lines(resolved)
+    assert lines
+    (tmp_path / "password-file").write_text("from-file")
+    for line in lines:
+        script = "set -eu\n" + line + '\nprintf %s "${PGPASSWORD:-}"'
+        result = subprocess.run(["sh", "-c", script], cwd=tmp_path, env={"PATH": "/usr/bin:/bin", **environment},
+                                capture_output=True, text=True, timeout=30, check=True)
+        assert result.stdout == expected

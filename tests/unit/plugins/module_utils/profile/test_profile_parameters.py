@@ -258,7 +258,7 @@ def test_the_postgresql_profile_with_bitnami_values():
     for command in (dump["command"], dump["restore_command"], dump["revision"]["command"],
                     resolved["check"][0]["command"]):
         assert "export PGUSER=postgres" in command
-        assert "${POSTGRES_PASSWORD:-}" in command and "${POSTGRES_PASSWORD_FILE:-}" in command
+        assert "v=POSTGRES_PASSWORD; eval " in command
         subprocess.run(["sh", "-n", "-c", command], check=True, timeout=10)
 
 

@@ -199,3 +199,22 @@ def test_a_dump_takes_no_workload_kind():
     profile = minimal()
     profile["components"][1]["workload_kind"] = "Deployment"
     assert validate(profile)[0].startswith("components[1].workload_kind: unknown key for type dump")
+
+
+@pytest.mark.parametrize("text, found", [
+    ("printf '{%s}' \"$name\"", "'{%'"),
+    ('n=${#name}', "'{#'"),
+    ('echo {{ secret }}', "'{{'"),
+])
+def test_a_string_ansible_would_read_as_a_template_is_named_by_its_key_path(text, found):
+    profile = minimal()
+    profile["components"][1]["command"] = text
+    errors = validate(profile)
+    assert len(errors) == 1
+    assert errors[0].startswith("components[1].command: holds " + found)
+
+
+def test_a_shell_line_without_template_delimiters_passes():
+    profile = minimal()
+    profile["components"][1]["command"] = 'v=PGPASS; eval "PGPASSWORD=\\${$v:-} f=\\${${v}_FILE:-}"; echo ${HOME:-/}'
+    assert validate(profile) == []
