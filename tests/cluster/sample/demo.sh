@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # make demo: the sample Software Factory stack backed up, lost and restored, told as a short story.
 # Needs the local cluster (make cluster). Work files go to $DEMO_DIR (default: a new temporary directory).
-# The stack runs as on a production cluster: namespace sf-demo enforces PodSecurity `restricted` and every pod runs
-# as a non-root uid (sample.sh deploy --restricted); the restore recreates the namespace with that label.
+# The stack runs as on a production cluster: namespace sf-demo enforces PodSecurity `restricted`, every pod runs
+# as a non-root uid, and an operator owns the StatefulSets and Services (sample.sh deploy --restricted --operator;
+# the operator is the TEST STAND-IN for sf-operator, tests/cluster/images/sf-operator-standin, since sf-operator
+# cannot be built here). The restore recreates the namespace with its label and orders itself around the operator
+# (profiles/softwarefactory-operator.yml).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -21,13 +24,15 @@ export ANSIBLE_NOCOLOR=1
 ns=${SAMPLE_NAMESPACE:-sf-demo}
 export SAMPLE_NAMESPACE=$ns
 restricted='{"pod-security.kubernetes.io/enforce": "restricted"}'
+profile=softwarefactory-operator
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 playbook() {  # playbook <name> <log> [-e ...]: run quietly, show the role's summary line, keep the log
   local name=$1 log=$2
   shift 2
   if ! "$venv/bin/ansible-playbook" "$root/playbooks/$name" -e "kubeconfig=$KUBECONFIG" \
-      -e "app_namespace=$ns" -e "repository=$work/repo" -e "ansible_python_interpreter=$venv/bin/python" "$@" >"$log" 2>&1; then
+      -e "app_namespace=$ns" -e "profile=$profile" -e "repository=$work/repo" \
+      -e "ansible_python_interpreter=$venv/bin/python" "$@" >"$log" 2>&1; then
     grep -E 'fatal|msg' "$log" | tail -5
     echo "$name failed; the whole log is $log" >&2
     return 1
@@ -37,8 +42,9 @@ playbook() {  # playbook <name> <log> [-e ...]: run quietly, show the role's sum
 sample() { "$here/sample.sh" "$@" 2>/dev/null; }
 
 say "1. The sample Software Factory stack in namespace $ns: MariaDB, Zookeeper, Secrets, ConfigMaps, the CR"
-echo "   (PodSecurity restricted enforced, every pod non-root, as sf-operator's pods run on OpenShift)"
-"$here/sample.sh" deploy --restricted 2>&1 | sed 's/^/   /'
+echo "   (PodSecurity restricted enforced, every pod non-root, as sf-operator's pods run on OpenShift;"
+echo "   the StatefulSets and Services belong to an operator: a TEST STAND-IN for sf-operator)"
+"$here/sample.sh" deploy --restricted --operator 2>&1 | sed 's/^/   /'
 "$here/sample.sh" seed 2>&1 | sed 's/^/   /'
 before=$(sample fingerprint)
 echo "   fingerprint of everything a restore must bring back: $before"
@@ -59,6 +65,9 @@ echo "   deleted 100 builds after the backup: fingerprint now $(sample fingerpri
 "$here/sample.sh" destroy 2>&1 | sed 's/^/   /'
 
 say "4. Restore the latest complete archive into a new namespace enforcing restricted (playbooks/restore.yml)"
+echo "   The administrator installs the operator first, as before any restore; the restore stops it while the"
+echo "   data goes in and starts it again."
+"$here/sample.sh" operator --restricted 2>&1 | sed 's/^/   /'
 start=$SECONDS
 playbook restore.yml "$work/restore.log" -e "staging=$work/restore" -e archive=latest \
   -e "{\"namespace_labels\": $restricted}"
@@ -77,8 +86,5 @@ else
   exit 1
 fi
 
-# Hand the restored StatefulSets and Services back to sample.sh (claims and data stay), so `deploy` works again.
-"$KUBECTL" delete -n "$ns" statefulset,service -l app.kubernetes.io/part-of=softwarefactory --wait=true >/dev/null
-"$here/sample.sh" deploy --restricted >/dev/null 2>&1
 echo
 echo "Logs and the repository are in $work."
