@@ -9,7 +9,7 @@ identity; its pods reach the API server through the `kubernetes` Service, as on 
   the run reads it from the Secret through its environment;
 - a Job created from the CronJob (`kubectl create job --from=cronjob/...`) completes; the archive is in the
   repository on the volume, complete (the list playbook run in-cluster from the same volume); the pod log
-  holds the run's set_stats summary and no Secret value;
+  holds the run's set_stats summary (with the retention pass a schedule runs by default) and no Secret value;
 - the application is destroyed (its objects and volumes; the schedule's volume, ServiceAccounts and Roles
   stay) and a restore Job (the restore ServiceAccount, `statesafe.backup.restore` from the same volume)
   brings it back: the sample's fingerprint equals the one taken before the backup;
@@ -189,6 +189,8 @@ def test_job_from_cronjob_backs_up_and_its_archive_restores(scheduled, kubeconfi
     print(f"backup Job: {job_seconds(batch, 'backup-1'):.0f}s")
     assert "statesafe_backup" in log, log[-3000:]
     assert SECRET_VALUE not in log
+    # Retention is on in a schedule by default (schedule_retention): the summary reports its pass.
+    assert '"bytes_freed"' in log and '"kept": ' in log, log[-3000:]
 
     # The archive is on the volume, complete: the list playbook, in-cluster, from the same volume.
     job_from_cronjob(api_client, batch, "list-1", command=[
