@@ -10,6 +10,10 @@ identity; its pods reach the API server through the `kubernetes` Service, as on 
 - a Job created from the CronJob (`kubectl create job --from=cronjob/...`) completes; the archive is in the
   repository on the volume, complete (the list playbook run in-cluster from the same volume); the pod log
   holds the run's set_stats summary (with the retention pass a schedule runs by default) and no Secret value;
+- the same Job pushed the repository offsite (schedule_offsite) to a real MinIO served on the node address,
+  credentials from the Secret, encrypted with age in the pod: every object in the bucket is age ciphertext
+  holding none of the application's secret values, and offsite_pull.yml on this machine, with the identity,
+  rebuilds a repository holding that archive, complete;
 - the application is destroyed (its objects and volumes; the schedule's volume, ServiceAccounts and Roles
   stay) and a restore Job (the restore ServiceAccount, `statesafe.backup.restore` from the same volume)
   brings it back: the sample's fingerprint equals the one taken before the backup;
@@ -22,16 +26,21 @@ identity; its pods reach the API server through the `kubernetes` Service, as on 
 
 from __future__ import annotations
 
+import base64
 import re
+import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from role_helpers import PART_OF, namespace_exists, playbook, sample
 from cluster_helpers import wait_until
+from minio_server import build_offsite_tools, serve_minio
 from runner_image import runner_image_ref
 
 NS = "sf-schedule"
@@ -56,8 +65,23 @@ def batch(api_client) -> client.BatchV1Api:
 
 
 @pytest.fixture(scope="module")
-def scheduled(kubeconfig, core, runner_image, tmp_path_factory):
-    """The seeded sample stack in NS with the schedule; NS is deleted at the end."""
+def offsite(kubeconfig, tmp_path_factory):
+    """A MinIO server on the node address (pods reach it as they reach the API server), its bucket, an age key."""
+    tools = build_offsite_tools()
+    node = urlparse(yaml.safe_load(Path(kubeconfig).read_text())["clusters"][0]["cluster"]["server"]).hostname
+    keys = tmp_path_factory.mktemp("age")
+    identity = keys / "offsite.key"
+    subprocess.run([str(tools / "age-keygen"), "-o", str(identity)], check=True, capture_output=True, timeout=120)
+    recipient = subprocess.run([str(tools / "age-keygen"), "-y", str(identity)], check=True, capture_output=True,
+                               text=True, timeout=120).stdout.strip()
+    with serve_minio(tools, tmp_path_factory.mktemp("minio-data"), address=node) as minio:
+        yield {"minio": minio, "bucket": minio.new_bucket(), "identity": identity, "recipient": recipient,
+               "age": tools / "age"}
+
+
+@pytest.fixture(scope="module")
+def scheduled(kubeconfig, core, runner_image, offsite, tmp_path_factory):
+    """The seeded sample stack in NS with the schedule, pushing offsite; NS is deleted at the end."""
     tmp = tmp_path_factory.mktemp("schedule")
     if namespace_exists(core, NS):  # left by an interrupted run: start from nothing
         sample(kubeconfig, NS, "destroy")
@@ -65,8 +89,15 @@ def scheduled(kubeconfig, core, runner_image, tmp_path_factory):
         sample(kubeconfig, NS, "deploy")
         sample(kubeconfig, NS, "seed")
         core.create_namespaced_secret(NS, client.V1Secret(
-            metadata=client.V1ObjectMeta(name=SECRET), string_data={"token": SECRET_VALUE}))
-        run = schedule_playbook(kubeconfig, tmp, runner_image)
+            metadata=client.V1ObjectMeta(name=SECRET), string_data={
+                "token": SECRET_VALUE, "AWS_ACCESS_KEY_ID": offsite["minio"].access_key,
+                "AWS_SECRET_ACCESS_KEY": offsite["minio"].secret_key}))
+        run = schedule_playbook(kubeconfig, tmp, runner_image, schedule_offsite=True,
+                                schedule_secret_env=["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+                                schedule_offsite_vars={"bucket": offsite["bucket"],
+                                                       "endpoint_url": offsite["minio"].endpoint,
+                                                       "addressing_style": "path",
+                                                       "recipients": [offsite["recipient"]]})
         assert run.rc == 0, run.failures or run.output[-3000:]
         yield tmp
     finally:
@@ -156,6 +187,29 @@ def destroy_application(kubectl) -> None:
             "--wait=true", "--timeout=600s")
 
 
+def assert_pushed_offsite(core, offsite, kubeconfig, tmp_path):
+    """The bucket holds the repository as age ciphertext only, and it pulls back into a complete archive."""
+    minio, bucket = offsite["minio"], offsite["bucket"]
+    stored = minio.objects(bucket)
+    assert any(key.startswith("statesafe/softwarefactory/packs/") for key in stored), sorted(stored)
+    secret_values = [base64.b64decode(value) for secret in core.list_namespaced_secret(NS, label_selector=PART_OF).items
+                     for value in (secret.data or {}).values() if len(base64.b64decode(value)) >= 8]
+    assert secret_values
+    for key in stored:
+        data = minio.read(bucket, key)
+        assert data.startswith(b"age-encryption.org/v1\n"), key
+        for needle in (b"PACK", b"kind: Secret", b"MANIFEST", *secret_values):
+            assert needle not in data, key
+    pulled = tmp_path / "pulled"
+    run = playbook("offsite_pull.yml", kubeconfig, tmp_path, NS, repository=str(pulled), bucket=bucket,
+                   endpoint_url=minio.endpoint, addressing_style="path", identity_file=str(offsite["identity"]),
+                   access_key=minio.access_key, secret_key=minio.secret_key, offsite_age_command=str(offsite["age"]))
+    assert run.rc == 0, run.failures or run.output[-3000:]
+    assert minio.secret_key not in run.output
+    [shown] = [result["msg"] for result in run.results("What to run next")]
+    assert "1 complete archives of softwarefactory" in shown, shown
+
+
 def test_rights_are_the_backups_in_its_namespace_only(scheduled, kubectl, core, batch):
     assert can_i(kubectl, "list", "secrets", NS)
     assert can_i(kubectl, "create", "pods/exec", NS)
@@ -179,8 +233,8 @@ def test_rights_are_the_backups_in_its_namespace_only(scheduled, kubectl, core, 
     assert "statesafe_test_token" in config_map and SECRET_VALUE not in config_map
 
 
-def test_job_from_cronjob_backs_up_and_its_archive_restores(scheduled, kubeconfig, kubectl, core, batch,
-                                                            api_client):
+def test_job_from_cronjob_backs_up_and_its_archive_restores(scheduled, offsite, kubeconfig, kubectl, core, batch,
+                                                            api_client, tmp_path):
     before = sample(kubeconfig, NS, "fingerprint")
 
     kubectl("-n", NS, "create", "job", f"--from=cronjob/{NAME}", "backup-1")
@@ -191,6 +245,7 @@ def test_job_from_cronjob_backs_up_and_its_archive_restores(scheduled, kubeconfi
     assert SECRET_VALUE not in log
     # Retention is on in a schedule by default (schedule_retention): the summary reports its pass.
     assert '"bytes_freed"' in log and '"kept": ' in log, log[-3000:]
+    assert_pushed_offsite(core, offsite, kubeconfig, tmp_path)
 
     # The archive is on the volume, complete: the list playbook, in-cluster, from the same volume.
     job_from_cronjob(api_client, batch, "list-1", command=[
