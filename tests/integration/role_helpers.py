@@ -44,6 +44,9 @@ class PlaybookRun:
         document = json.loads(run.stdout) if run.stdout.lstrip().startswith("{") else {}
         self.document = document
         self.stats = document.get("global_custom_stats", {})
+        # A run over several inventory hosts keeps each host's statistics apart: {host: {...}}.
+        self.host_stats = document.get("custom_stats", {})
+        self.recap = document.get("stats", {})
         self.failures = [host_result.get("msg", "")
                          for play in document.get("plays", []) for task in play.get("tasks", [])
                          for host_result in task.get("hosts", {}).values() if host_result.get("failed")]
