@@ -9,6 +9,7 @@ as data. Then:
   at the same time (they share nothing); the shared repository holds one branch per application;
 - the unreachable one fails, naming its namespace and the context, and neither stops nor hides the others: the run
   exits non-zero, the recap counts one failed host;
+- a target that matches no host fails the run instead of backing up nothing;
 - inv-b is lost (its namespace deleted) and restore.yml over the same inventory, limited to app-b, brings its
   objects back with their data; inv-a is untouched.
 """
@@ -158,3 +159,15 @@ def test_one_application_restores_from_the_same_inventory(backed_up, application
     assert restore.stats["statesafe_restore"]["namespace"] == "inv-b", json.dumps(restore.stats)[:2000]
     assert objects(core, "inv-b") == applications["before"]["app-b"]
     assert objects(core, "inv-a") == applications["before"]["app-a"]
+
+
+def test_a_target_that_matches_no_application_fails_the_run(applications):
+    """A misspelt group would otherwise be a run that backs up nothing and succeeds."""
+    argv = [str(ANSIBLE_PLAYBOOK), str(PLAYBOOKS / "backup.yml"), "-i", str(applications["hosts"]),
+            "-e", "target=aplications"]
+    done = PlaybookRun(subprocess.run(argv, env=playbook_env(), capture_output=True, text=True, check=False,
+                                      timeout=300), 0)
+    assert done.rc != 0
+    assert any("target=aplications matches no host of the inventory" in m and "app-a" in m for m in done.failures), \
+        done.failures or done.output[-2000:]
+    assert not done.host_stats and "statesafe_backup" not in done.stats
