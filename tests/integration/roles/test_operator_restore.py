@@ -20,6 +20,7 @@ import threading
 import time
 
 import pytest
+import yaml
 from kubernetes.client.rest import ApiException
 
 from cluster_helpers import wait_until
@@ -48,6 +49,12 @@ def owner_of(obj):
 
 def secret_data(core, name):
     return core.read_namespaced_secret(name, NS).data
+
+
+def archived_secret_data(archive, name):
+    """The Secret's data as the backup captured it (the staging tree the archive was saved from)."""
+    path = archive["tmp"] / "staging" / PROFILE / "resources" / "Secret" / f"{name}.yaml"
+    return yaml.safe_load(path.read_text())["data"]
 
 
 def read_or_none(read):
@@ -83,9 +90,18 @@ def test_the_stand_in_reconciles_as_sf_operator_does(archive, core, apps):
     assert secret_data(core, GENERATED)["password"] != before["password"]
 
     # A scale-down is put back to what the resource says: a restore must stop the operator before it stops a workload.
-    apps.patch_namespaced_stateful_set_scale("zookeeper", NS, {"spec": {"replicas": 0}})
-    wait_until("zookeeper back at 1 replica and ready", lambda: (
-        apps.read_namespaced_stateful_set("zookeeper", NS).status.ready_replicas or 0) == 1, timeout=180)
+    scaled = apps.patch_namespaced_stateful_set_scale("zookeeper", NS, {"spec": {"replicas": 0}})
+    wait_until("zookeeper put back at 1 replica by the stand-in, and ready", lambda: back_to_one_and_ready(
+        apps.read_namespaced_stateful_set("zookeeper", NS), scaled.metadata.resource_version), timeout=180)
+
+
+def back_to_one_and_ready(statefulset, scaled_at: str) -> bool:
+    """The stand-in put replicas back after the scale-down (a later generation), and the controller's status is of
+    that generation: its ready count is the new pod's, not the one read before the scale-down took effect."""
+    meta, status = statefulset.metadata, statefulset.status
+    return (meta.resource_version != scaled_at and statefulset.spec.replicas == 1
+            and (status.observed_generation or 0) >= meta.generation and (status.ready_replicas or 0) == 1
+            and (status.current_replicas or 0) == 1)
 
 
 def restore(kubeconfig, archive, target, *options, **extra):
@@ -128,7 +144,7 @@ def test_a_secret_the_operator_regenerates_during_the_restore_fails_it(archive, 
     """The Secret deleted right after the restore applied it: the operator generates a new value, and the check after
     the operator reconciled names it. Only the Secrets, ConfigMaps and the resource are restored (no data), over the
     running stack (policy update), to keep this short."""
-    archived = secret_data(core, GENERATED)
+    archived = archived_secret_data(archive, GENERATED)
     deleted = threading.Event()
 
     def delete_once_restored():
