@@ -17,6 +17,7 @@ mark, and running the same restore once more is refused as over any running appl
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -69,7 +70,8 @@ def restore(kubeconfig, tmp):
 
 
 @pytest.mark.timeout(1200)
-def test_a_killed_restore_is_finished_by_running_it_again(archive, kubeconfig, core, apps, kubectl):
+def test_a_killed_restore_is_finished_by_running_it_again(archive, kubeconfig, core, apps, kubectl,
+                                                            cluster_state):
     tmp, commit = archive["tmp"], archive["commit"]
     sample(kubeconfig, NS, "destroy")
     statefulsets = ("mariadb", "zookeeper")
@@ -106,16 +108,30 @@ def test_a_killed_restore_is_finished_by_running_it_again(archive, kubeconfig, c
     # 3. Run again, killed while the MariaDB dump is being loaded: its connection is in one of the dumped databases.
     third = KilledRestore(kubeconfig, tmp, "dump")
 
-    def loading() -> bool:
-        if "Dump | load it" not in third.log.read_text():
-            return False
-        run = kubectl("exec", "-n", NS, "mariadb-0", "-c", "mariadb", "--", "sh", "-c",
-                      'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" exec mariadb -uroot -N -B -e "SELECT COUNT(*) FROM '
-                      'information_schema.processlist WHERE id <> CONNECTION_ID() AND db IN (\'zuul\', \'sfmanager\')"',
-                      check=False, timeout=30)
-        return run.returncode == 0 and run.stdout.decode().strip() not in ("", "0")
+    # One exec that polls the process list inside the pod every 0.1 s and exits 0 once the load's connection is in
+    # a dumped database: a kubectl exec per poll takes seconds on a loaded machine and can miss a load of 5 s.
+    watch = [str(cluster_state / "bin" / "kubectl"), "--kubeconfig", kubeconfig, "exec", "-n", NS, "mariadb-0",
+             "-c", "mariadb", "--", "sh", "-c",
+             'while :; do n=$(MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N -B -e "SELECT COUNT(*) FROM '
+             'information_schema.processlist WHERE id <> CONNECTION_ID() AND db IN (\'zuul\', \'sfmanager\')") '
+             '|| exit 1; [ "$n" = 0 ] || exit 0; sleep 0.1; done']
+    watcher: list[subprocess.Popen] = []
 
-    third.kill_when("the MariaDB dump loading", loading)
+    def loading() -> bool:
+        if "Dumps, loaded only" not in third.log.read_text():
+            return False
+        if not watcher or watcher[-1].poll() not in (None, 0):  # not started, or mariadb-0 not ready yet
+            watcher.append(subprocess.Popen(watch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        return watcher[-1].poll() == 0
+
+    try:
+        third.kill_when("the MariaDB dump loading", loading)
+    finally:
+        for process in watcher:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=30)
+    assert "Dump | load it" in third.log.read_text()
     assert "Volume | record the step" in third.log.read_text(), "the volume was restored before the dump"
 
     # 4. The same restore, the same options: it takes over what the killed runs left and finishes.
