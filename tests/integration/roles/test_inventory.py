@@ -66,10 +66,10 @@ def run(name: str, hosts: Path, *options: str, timeout: float = 1200) -> Playboo
 
 def objects(core: client.CoreV1Api, namespace: str) -> dict:
     selector = "app.kubernetes.io/part-of=inventory-test"
-    return {"secrets": {s.metadata.name: s.data for s in core.list_namespaced_secret(namespace,
-                                                                                    label_selector=selector).items},
-            "configmaps": {c.metadata.name: c.data for c in core.list_namespaced_config_map(
-                namespace, label_selector=selector).items}}
+    secrets = core.list_namespaced_secret(namespace, label_selector=selector).items
+    configmaps = core.list_namespaced_config_map(namespace, label_selector=selector).items
+    return {"secrets": {s.metadata.name: s.data for s in secrets},
+            "configmaps": {c.metadata.name: c.data for c in configmaps}}
 
 
 def delete_namespace(core: client.CoreV1Api, namespace: str) -> None:

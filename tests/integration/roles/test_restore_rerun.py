@@ -71,7 +71,7 @@ def restore(kubeconfig, tmp):
 
 @pytest.mark.timeout(1200)
 def test_a_killed_restore_is_finished_by_running_it_again(archive, kubeconfig, core, apps, kubectl,
-                                                            cluster_state):
+                                                          cluster_state):
     tmp, commit = archive["tmp"], archive["commit"]
     sample(kubeconfig, NS, "destroy")
     statefulsets = ("mariadb", "zookeeper")
@@ -110,7 +110,7 @@ def test_a_killed_restore_is_finished_by_running_it_again(archive, kubeconfig, c
 
     # One exec that polls the process list inside the pod every 0.1 s and exits 0 once the load's connection (root's;
     # Zuul's own connections are there all along) is in a dumped database: a kubectl exec per poll takes seconds on a
-    # loaded machine and can miss a load of 5 s. Started with the load's task, as the load is then on its way.
+    # loaded machine and can miss a load of 3 s. Started with the dumps' step, so it polls when the load begins.
     watch = [str(cluster_state / "bin" / "kubectl"), "--kubeconfig", kubeconfig, "exec", "-n", NS, "mariadb-0",
              "-c", "mariadb", "--", "sh", "-c",
              'while :; do n=$(MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N -B -e "SELECT COUNT(*) FROM '
@@ -120,8 +120,7 @@ def test_a_killed_restore_is_finished_by_running_it_again(archive, kubeconfig, c
     watcher: list[subprocess.Popen] = []
 
     def loading() -> bool:
-        if "Dump | load it, refused unless the file has the manifest's size and sha256 - mariadb" \
-                not in third.log.read_text():
+        if "Dumps, loaded only" not in third.log.read_text():
             return False
         if not watcher or watcher[-1].poll() not in (None, 0):  # not started, or mariadb-0 not ready yet
             watcher.append(subprocess.Popen(watch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
