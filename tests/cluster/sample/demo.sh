@@ -53,7 +53,7 @@ say "2. Back up (playbooks/backup.yml) into the bup repository $work/repo"
 start=$SECONDS
 playbook backup.yml "$work/backup.log" -e "staging=$work/staging"
 echo "   ($((SECONDS - start)) s with Ansible start-up; staging tree kept in $work/staging for the next run)"
-"$venv/bin/ansible-playbook" "$root/playbooks/list.yml" -e "repository=$work/repo" \
+"$venv/bin/ansible-playbook" "$root/playbooks/list.yml" -e "repository=$work/repo" -e "profile=$profile" \
   -e "ansible_python_interpreter=$venv/bin/python" 2>/dev/null \
   | sed -n '/"msg": \[/,/\]/p' | grep -v -E '"msg"|\]' | sed -e 's/^ */   archive: /' -e 's/[",]//g'
 
