@@ -50,13 +50,16 @@ DEFAULT_TYPE = "name"
 _FIXED = ("name",)
 
 
-def _kind(value):
+def kind(value):
+    """What a YAML value is, in words, for error messages (shared with schema.py)."""
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, dict):
         return "a mapping"
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return "a list"
+    if isinstance(value, int):
+        return "a number"
     if value is None:
         return "null"
     return "a string" if isinstance(value, str) else type(value).__name__
@@ -72,7 +75,7 @@ def value_error(name, declaration, value, profile_name):
     """Why `value` is not a valid value of parameter `name`, or None."""
     label = "parameter {0!r} of profile {1!r}".format(name, profile_name)
     if not isinstance(value, str):
-        return "{0}: must be a string, got {1}".format(label, _kind(value))
+        return "{0}: must be a string, got {1}".format(label, kind(value))
     if value == "":
         if declaration.get("default") == "":
             return None
@@ -116,7 +119,7 @@ def declaration_errors(profile):
     section = profile.get("parameters")
     if section is not None and not isinstance(section, dict):
         errors.append("parameters: must be a mapping of parameter names to declarations, got {0}".format(
-            _kind(section)))
+            kind(section)))
     for name, declaration in sorted(declared(profile).items(), key=lambda item: str(item[0])):
         path = "parameters.{0}".format(name)
         if not isinstance(name, str) or not PARAMETER_NAME.match(name):
@@ -124,7 +127,7 @@ def declaration_errors(profile):
                           "letter)".format(path, name))
         if not isinstance(declaration, dict):
             errors.append("{0}: must be a mapping with default and description, got {1}".format(
-                path, _kind(declaration)))
+                path, kind(declaration)))
             continue
         for key in sorted(set(declaration) - set(DECLARATION_KEYS), key=str):
             errors.append("{0}.{1}: unknown key (expected one of {2})".format(path, key, ", ".join(DECLARATION_KEYS)))
@@ -174,7 +177,7 @@ def effective(profile, given=None, recorded=None):
             values[name] = value
     if given is not None and not isinstance(given, dict):
         return values, ["the parameters of profile {0!r} must be a mapping of names to values, got {1}".format(
-            profile_name, _kind(given))]
+            profile_name, kind(given))]
     for name in sorted(given or {}, key=str):
         if name not in names:
             errors.append("profile {0!r} has no parameter {1!r} ({2})".format(

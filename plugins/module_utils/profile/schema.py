@@ -52,18 +52,7 @@ OPERATOR_WORKLOAD_KINDS = ("StatefulSet", "Deployment")
 TEMPLATE_DELIMITERS = ("{{", "{%", "{#")
 
 
-def _kind(value):
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, int):
-        return "a number"
-    if value is None:
-        return "null"
-    return "a string" if isinstance(value, str) else type(value).__name__
+_kind = _parameters.kind
 
 
 class _Checker(object):
