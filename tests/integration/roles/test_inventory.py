@@ -41,13 +41,15 @@ BROKEN = ("app-broken", "inv-unreachable", "no-such-cluster")
 
 def inventory(tmp: Path, kubeconfig: str) -> Path:
     """The inventory as docs/applications.md writes it."""
+    # As docs/applications.md says: applications sharing a repository wait for each other's whole backup.
+    shared = {"vars": {"repository": str(tmp / "shared"), "backup_lock_timeout": 1800}, "hosts": {
+        "app-a": {"app_namespace": "inv-a", "branch": "inv-a"},
+        "app-b": {"app_namespace": "inv-b", "branch": "inv-b"}}}
     data = {"applications": {
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
                  "kubeconfig": kubeconfig, "profile_data": PROFILE},
         "children": {
-            "shared_repository": {"vars": {"repository": str(tmp / "shared")}, "hosts": {
-                "app-a": {"app_namespace": "inv-a", "branch": "inv-a"},
-                "app-b": {"app_namespace": "inv-b", "branch": "inv-b"}}},
+            "shared_repository": shared,
             "own_repository": {"hosts": {
                 "app-c": {"app_namespace": "inv-c", "repository": str(tmp / "own-c")},
                 BROKEN[0]: {"app_namespace": BROKEN[1], "repository": str(tmp / "own-broken"),
@@ -117,7 +119,8 @@ def interval(summary: dict) -> tuple[float, float]:
 
 def test_each_application_is_backed_up_on_its_own(backed_up, applications):
     summaries = {host: backed_up.host_stats.get(host, {}).get("statesafe_backup") for host in NAMESPACES}
-    assert all(summaries.values()), (summaries, backed_up.failures, backed_up.output[-4000:])
+    # A string: pytest shortens the repr of any other message to a few hundred characters.
+    assert all(summaries.values()), "\n".join([*map(str, backed_up.failures), str(summaries), backed_up.output[-4000:]])
     for host, namespace in NAMESPACES.items():
         summary = summaries[host]
         assert summary["namespace"] == namespace and summary["complete"] in (True, "True"), summary
