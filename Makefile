@@ -75,14 +75,16 @@ etcd-tools: cluster  ## etcdutl and etcdctl of the cluster's etcd version, for t
 runner-image: cluster  ## the collection's runner image, imported into the local cluster (cached by content)
 	tests/cluster/images/runner.sh >/dev/null
 
-# The integration tests mostly wait (on pods, playbooks, restores): test files run side by side in
-# INTEGRATION_WORKERS processes, each file in one process (its module fixtures and namespace stay
-# together). INTEGRATION_WORKERS=0 runs them one after another.
+# Test files run side by side in INTEGRATION_WORKERS processes, each file in one process (its module
+# fixtures and namespace stay together), longest first (tests/integration/conftest.py, SLOWEST_FIRST;
+# --no-loadscope-reorder keeps xdist from reordering them by test count). On two cores the run is
+# CPU-bound, so more workers do not make it shorter (docs/development.md, "Time budget").
+# INTEGRATION_WORKERS=0 runs them one after another.
 INTEGRATION_WORKERS ?= 4
 .PHONY: integration
 integration: cluster offsite-tools etcd-tools runner-image
 	STATESAFE_STRICT=1 STATESAFE_KUBECONFIG="$$($(CLUSTER) kubeconfig)" \
-	  "$$(tests/venv.sh)/bin/python" -m pytest -q -n $(INTEGRATION_WORKERS) --dist loadfile tests/integration
+	  "$$(tests/venv.sh)/bin/python" -m pytest -q -n $(INTEGRATION_WORKERS) --dist loadfile --no-loadscope-reorder tests/integration
 
 # `make integration` runs it too (tests/integration/roles/test_molecule.py is the wrapper).
 .PHONY: molecule

@@ -154,18 +154,22 @@ def pytest_sessionfinish(session):
                 raise
 
 
-# Test files that take longest, longest first (the `--durations` of a full run). pytest-xdist hands files
-# to workers in collection order: starting the long ones first keeps one of them from running alone at
-# the end while the other workers idle. Files not listed keep their order after these.
+# Test files that take longest, longest first: the per-file seconds this conftest prints at the end of
+# a full run. A worker is busy for a whole file (--dist loadfile); starting the long ones first keeps
+# one of them from running alone at the end while the other workers idle. The Makefile passes
+# --no-loadscope-reorder: without it pytest-xdist (3.8) hands out files by their number of tests, not
+# in this order. Files not listed keep their order after these.
 SLOWEST_FIRST = [
-    "roles/test_restore_policy.py", "roles/test_restore_rerun.py", "apps/test_keycloak.py",
-    "apps/test_mlflow.py", "roles/test_backup_kills.py", "roles/test_schedule.py",
-    "roles/test_skip_unchanged.py", "roles/test_operator_restore.py", "roles/test_disaster_recovery.py",
-    "roles/test_restricted_sample.py",
-    "roles/test_backup_faults.py",
-    "roles/test_zuul_keys.py", "apps/test_postgresql.py", "roles/test_secret_logs.py", "roles/test_verify.py",
-    "cluster/test_cluster.py", "roles/test_deployment_volumes.py",
-    "roles/test_molecule.py", "modules/test_k8s_pv_copy.py", "modules/test_pod_dump.py",
+    "roles/test_restore_policy.py", "roles/test_backup_kills.py", "roles/test_operator_restore.py",
+    "roles/test_schedule.py", "roles/test_backup_faults.py", "roles/test_secret_logs.py",
+    "roles/test_disaster_recovery.py", "apps/test_postgresql.py", "roles/test_skip_unchanged.py",
+    "roles/test_zuul_keys.py", "roles/test_restore_rerun.py", "cluster/test_cluster.py",
+    "roles/test_verify.py", "compat/test_oldest_ansible_core.py", "roles/test_restricted_sample.py",
+    "apps/test_keycloak.py", "roles/test_molecule.py", "roles/test_helper_image_roles.py",
+    "etcd/test_etcd_role.py", "modules/test_k8s_pv_copy.py", "apps/test_postgresql_parameters.py",
+    "roles/test_report.py", "apps/test_mlflow.py", "offsite/test_offsite_s3.py", "roles/test_inventory.py",
+    "modules/test_resource_export.py", "modules/test_pod_dump.py", "bup/test_retention.py",
+    "roles/test_restore_restart.py", "roles/test_deployment_volumes.py", "roles/test_ansible_runner.py",
 ]
 
 
