@@ -81,8 +81,12 @@ runner-image: cluster  ## the collection's runner image, imported into the local
 # CPU-bound, so more workers do not make it shorter (docs/development.md, "Time budget").
 # INTEGRATION_WORKERS=0 runs them one after another.
 INTEGRATION_WORKERS ?= 4
+# What the integration tests need besides the tests: `make test` builds it while the other tests run.
+.PHONY: prepare
+prepare: cluster offsite-tools etcd-tools runner-image
+
 .PHONY: integration
-integration: cluster offsite-tools etcd-tools runner-image
+integration: prepare
 	STATESAFE_STRICT=1 STATESAFE_KUBECONFIG="$$($(CLUSTER) kubeconfig)" \
 	  "$$(tests/venv.sh)/bin/python" -m pytest -q -n $(INTEGRATION_WORKERS) --dist loadfile --no-loadscope-reorder tests/integration
 
@@ -92,5 +96,7 @@ molecule: cluster
 	STATESAFE_KUBECONFIG="$$($(CLUSTER) kubeconfig)" \
 	  "$$(tests/venv.sh)/bin/python" -m pytest -q tests/integration/roles/test_molecule.py
 
+# unit, sanity and compat, with `make prepare` in the background meanwhile, then integration (tests/all.sh).
 .PHONY: test
-test: unit sanity compat integration
+test: deps
+	tests/all.sh

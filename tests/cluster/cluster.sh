@@ -479,10 +479,17 @@ cmd_up() {
   local t0; t0=$(date +%s)
   mkdir -p "$logs" "$run"
   "$here/install-deps.sh"
-  bin=$("$here/k8s/build.sh")
-  coredns_bin=$("$here/coredns/build.sh")
-  local built; built=$("$here/images/build.sh") || die "building the images failed"
-  mapfile -t images <<<"$built"
+  # On a fresh machine the images (downloads, dpkg, compression) and Kubernetes and CoreDNS (Go
+  # builds) take most of the first `up`; they need nothing from each other, so they build side by side.
+  "$here/images/build.sh" >"$run/images.built" &
+  local images_pid=$!
+  if ! bin=$("$here/k8s/build.sh") || ! coredns_bin=$("$here/coredns/build.sh"); then
+    kill "$images_pid" 2>/dev/null || true
+    wait "$images_pid" || true
+    die "building Kubernetes or CoreDNS failed"
+  fi
+  wait "$images_pid" || die "building the images failed"
+  mapfile -t images <"$run/images.built"
   pause_ref=$(printf '%s\n' "${images[@]}" | awk '$1 ~ /\/pause:/ {print $1}')
   [ -n "$pause_ref" ] || die "images/build.sh built no pause image"
   mkdir -p "$state"
