@@ -31,16 +31,6 @@ def restore_ready_objects(components, plan_objects, ready_timeout=0, wait_timeou
     return restore.ready_objects(components, plan_objects, int(ready_timeout), int(wait_timeout))
 
 
-def restore_object_ready(resources, ready):
-    """Whether the one object k8s_info found reports ready as the component's ready description says."""
-    return restore.object_ready(resources, ready)
-
-
-def unready_statefulsets(resources, names):
-    """The StatefulSets among names that are missing from k8s_info's resources or not rolled out and ready."""
-    return restore.unready_statefulsets(resources, names)
-
-
 def restore_deletion_targets(objects, namespace):
     """What a state=absent k8s task needs to delete each planned object in the target namespace."""
     return restore.deletion_targets(objects, namespace)
@@ -84,5 +74,4 @@ class FilterModule(object):
         return {"restore_deletion_targets": restore_deletion_targets, "restore_definitions": restore_definitions,
                 "restore_objects": restore_objects, "restore_data_components": restore_data_components,
                 "restore_unmark_patches": restore_unmark_patches,
-                "restore_ready_objects": restore_ready_objects, "restore_not_ready": restore_not_ready,
-                "restore_object_ready": restore_object_ready, "unready_statefulsets": unready_statefulsets}
+                "restore_ready_objects": restore_ready_objects, "restore_not_ready": restore_not_ready}

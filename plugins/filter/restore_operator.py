@@ -19,11 +19,6 @@ def restore_operator_settings(profile, namespace):
     return operator.settings(profile, namespace)
 
 
-def restore_workload_ready(resources):
-    """Whether k8s_info found exactly one StatefulSet or Deployment, rolled out and ready."""
-    return operator.found_ready(resources)
-
-
 def restore_operator_pause(deployment):
     """What stopping and starting the operator's Deployment needs: its pods' selector and its replicas."""
     return {"selector": operator.pod_selector(deployment), "replicas": operator.replicas_to_restore(deployment)}
@@ -56,7 +51,6 @@ def restore_secrets_changed_message(names, namespace, settings):
 class FilterModule(object):
     def filters(self):
         return {"restore_operator_settings": restore_operator_settings,
-                "restore_workload_ready": restore_workload_ready,
                 "restore_operator_pause": restore_operator_pause,
                 "restore_changed_secrets": restore_changed_secrets,
                 "restore_secrets_changed_message": restore_secrets_changed_message}

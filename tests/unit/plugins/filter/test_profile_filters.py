@@ -55,8 +55,6 @@ def test_restore_filters():
     assert [o["name"] for o in objects] == ["sf"]
     ready = restore.restore_ready_objects(components, [dict(objects[0], key="SoftwareFactory/sf")], "0", "600")
     assert ready[0]["timeout"] == 1200
-    assert restore.restore_object_ready([{"status": {"ready": True}}], ready[0]["ready"])
-    assert restore.unready_statefulsets([], ["mariadb"]) == ["mariadb"]
 
 
 def test_restore_definitions_read_each_file_into_the_target_namespace(tmp_path):

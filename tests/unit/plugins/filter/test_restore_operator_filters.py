@@ -40,4 +40,3 @@ def test_pause_and_settings_filters():
     assert restore_operator.restore_operator_pause(
         {"spec": {"replicas": 1, "selector": {"matchLabels": {"app": "op"}}}}) == {"selector": "app=op", "replicas": 1}
     assert restore_operator.restore_operator_settings({"name": "a", "components": []}, "sf") == {}
-    assert not restore_operator.restore_workload_ready([])

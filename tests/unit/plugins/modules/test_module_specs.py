@@ -13,10 +13,10 @@ from ansible_collections.statesafe.backup.plugins.module_utils.volume import mir
 from ansible_collections.statesafe.backup.plugins.module_utils.volume import copy as pv_copy
 from ansible_collections.statesafe.backup.plugins.module_utils.capture import quiesce
 from ansible_collections.statesafe.backup.plugins.module_utils.capture import resource_export as rx
-from ansible_collections.statesafe.backup.plugins.modules import backup_revisions, k8s_pv_copy, quiesce_exec
+from ansible_collections.statesafe.backup.plugins.modules import backup_revisions, k8s_pv_copy, k8s_wait, quiesce_exec
 from ansible_collections.statesafe.backup.plugins.modules import resource_export
 
-MODULES = [resource_export, quiesce_exec, k8s_pv_copy, backup_revisions]
+MODULES = [resource_export, quiesce_exec, k8s_pv_copy, backup_revisions, k8s_wait]
 IDS = [m.__name__.rsplit(".", 1)[-1] for m in MODULES]
 
 
