@@ -52,9 +52,10 @@ options:
       - V(statefulsets_ready) - every StatefulSet of O(names) exists and is rolled out with every replica ready
         (O(kind) StatefulSet).
       - V(ready) - exactly one object is found and it reports ready as O(ready) says.
+      - V(job_finished) - exactly one Job is found and it has succeeded or failed (O(kind) Job).
     type: str
     required: true
-    choices: [absent, workload_ready, statefulsets_ready, ready]
+    choices: [absent, workload_ready, statefulsets_ready, ready, job_finished]
   names:
     description: With O(until=statefulsets_ready), the StatefulSets that must be ready; defaults to O(name).
     type: list
@@ -149,6 +150,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils.k8s.module import
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s.wait import (
     Lister,
+    job_finished,
     wait_until,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.profile import (
@@ -162,7 +164,8 @@ ARGUMENT_SPEC = dict(
     kind=dict(type="str", required=True),
     name=dict(type="str"),
     label_selectors=dict(type="list", elements="str", default=[]),
-    until=dict(type="str", required=True, choices=["absent", "workload_ready", "statefulsets_ready", "ready"]),
+    until=dict(type="str", required=True,
+               choices=["absent", "workload_ready", "statefulsets_ready", "ready", "job_finished"]),
     names=dict(type="list", elements="str", default=[]),
     ready=dict(type="dict", default={}),
     timeout=dict(type="int", default=600),
@@ -174,6 +177,7 @@ WHAT = {
     "workload_ready": "rolled out and ready",
     "statefulsets_ready": "rolled out and ready",
     "ready": "ready",
+    "job_finished": "finished",
 }
 
 
@@ -184,6 +188,8 @@ def condition(params):
         return lambda resources: not resources
     if until == "workload_ready":
         return operator.found_ready
+    if until == "job_finished":
+        return job_finished
     if until == "statefulsets_ready":
         names = params["names"] or [params["name"]]
         return lambda resources: not restore.unready_statefulsets(resources, names)

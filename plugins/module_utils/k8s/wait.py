@@ -35,6 +35,14 @@ class Lister(object):
                                     field_selector=field_selector)
 
 
+def job_finished(resources):
+    """Whether the one Job found has succeeded or failed (a pod of it did, as its status counts them)."""
+    if len(resources or []) != 1:
+        return False
+    status = resources[0].get("status") or {}
+    return (status.get("succeeded") or 0) > 0 or (status.get("failed") or 0) > 0
+
+
 def wait_until(fetch, satisfied, timeout, interval, clock=time.monotonic, sleep=time.sleep):
     """Call fetch() until satisfied(what it returned), at least once, polls `interval` seconds apart, giving up when
     the next poll would come later than `timeout` seconds after the first.

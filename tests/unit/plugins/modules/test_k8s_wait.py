@@ -56,3 +56,9 @@ def test_the_message_names_the_objects_and_the_namespace():
     assert k8s_wait.described(params(kind="Pod", label_selectors=["app=op"], namespace="op")) == \
         "Pod objects with labels app=op in namespace op"
     assert k8s_wait.described(params(names=["a", "b"])) == "StatefulSet a, b in namespace sf"
+
+
+def test_job_finished_ends_on_success_or_failure():
+    done = k8s_wait.condition(params(until="job_finished", kind="Job", name="j"))
+    assert done([{"status": {"succeeded": 1}}]) and done([{"status": {"failed": 2}}])
+    assert not done([{"status": {"active": 1}}]) and not done([])

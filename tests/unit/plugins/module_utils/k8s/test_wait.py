@@ -4,7 +4,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.statesafe.backup.plugins.module_utils.k8s.wait import Lister, wait_until
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.wait import Lister, job_finished, wait_until
 
 
 class Clock(object):
@@ -82,3 +82,11 @@ def test_lister_selects_by_labels_or_lists_all():
     Lister(api, "apps/v1", "StatefulSet", "sf")()
     assert api.requests == [(("v1", "Pod"), "op", "app=op,tier=x", None),
                             (("apps/v1", "StatefulSet"), "sf", None, None)]
+
+
+def test_a_job_is_finished_when_it_succeeded_or_failed():
+    assert job_finished([{"status": {"succeeded": 1}}])
+    assert job_finished([{"status": {"failed": 1, "active": 1}}])
+    assert not job_finished([{"status": {"active": 1}}])
+    assert not job_finished([{}])
+    assert not job_finished([])
