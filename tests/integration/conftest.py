@@ -173,10 +173,25 @@ SLOWEST_FIRST = [
 ]
 
 
+# A test that uses `reference` may first wait for another worker to build it (deploy, seed and back up
+# the sample stack: minutes on a loaded machine). That wait is not the test's own time: its bound grows
+# by this much, so a long fixture that comes early in the order does not time out behind the lock.
+REFERENCE_WAIT = 600
+
+
 def pytest_collection_modifyitems(config, items):
     here = Path(__file__).parent
     rank = {str(here / name): position for position, name in enumerate(SLOWEST_FIRST)}
     items.sort(key=lambda item: rank.get(str(item.path), len(rank)))
+    default = float(config.getini("timeout") or 0)
+    for item in items:
+        if "reference" not in getattr(item, "fixturenames", ()):
+            continue
+        marker = item.get_closest_marker("timeout")
+        own = default if marker is None else float(marker.args[0] if marker.args else marker.kwargs["timeout"])
+        if own > 0:
+            # prepended: pytest-timeout reads the closest marker, the first one
+            item.add_marker(pytest.mark.timeout(own + REFERENCE_WAIT), append=False)
 
 
 # Where the run's time went, per file: the `--durations` list shows single tests, but a worker is busy
