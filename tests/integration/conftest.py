@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import resource
 import subprocess
 import uuid
 from pathlib import Path
@@ -195,19 +196,58 @@ def pytest_collection_modifyitems(config, items):
 
 
 # Where the run's time went, per file: the `--durations` list shows single tests, but a worker is busy
-# for a whole file (loadfile), and the budget (docs/development.md) is spent per file.
-_FILE_SECONDS: dict[str, float] = {}
+# for a whole file (loadfile), and the budget (docs/development.md) is spent per file. Beside the wall
+# seconds, the CPU seconds the file's own processes used (the worker's and every process it waited for:
+# ansible-playbook, its workers and modules, kubectl; not what ran inside pods): the suite runs on two
+# cores, so a file that waits costs little, and one that computes slows every other worker.
+_FILE_SECONDS: dict[str, list[float]] = {}
+_CPU_MARK: list[float] = []
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / ticks, sum(fields[:8]) / ticks
+
+
+def pytest_sessionstart(session):
+    _CPU_MARK[:] = [_cpu_seconds(), *_machine_cpu()]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    now = _cpu_seconds()
+    # Since the previous phase's report: what ran between tests (a module fixture's teardown) is counted too.
+    report.user_properties = [*report.user_properties, ("cpu_seconds", now - _CPU_MARK[0])]
+    _CPU_MARK[0] = now
 
 
 def pytest_runtest_logreport(report):
     path = report.nodeid.split("::", 1)[0]
-    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+    seconds = _FILE_SECONDS.setdefault(path, [0.0, 0.0])
+    seconds[0] += report.duration
+    seconds[1] += dict(report.user_properties).get("cpu_seconds", 0.0)
 
 
 def pytest_terminal_summary(terminalreporter):
     if not _FILE_SECONDS:
         return
     terminalreporter.section("seconds per test file (setup, call and teardown), longest first")
-    for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda item: -item[1]):
-        terminalreporter.write_line(f"{seconds:8.1f}s  {path}")
-    terminalreporter.write_line(f"{sum(_FILE_SECONDS.values()):8.1f}s  in all, over every worker")
+    terminalreporter.write_line("    wall       CPU  file")
+    for path, (wall, cpu) in sorted(_FILE_SECONDS.items(), key=lambda item: -item[1][0]):
+        terminalreporter.write_line(f"{wall:8.1f}s {cpu:8.1f}s  {path}")
+    wall, cpu = (sum(column) for column in zip(*_FILE_SECONDS.values()))
+    terminalreporter.write_line(f"{wall:8.1f}s {cpu:8.1f}s  in all, over every worker")
+    if len(_CPU_MARK) == 3:
+        busy, total = (now - then for now, then in zip(_machine_cpu(), _CPU_MARK[1:]))
+        terminalreporter.write_line(f"the machine's CPUs were busy {busy:.0f} of {total:.0f} CPU-seconds "
+                                    f"({busy / total:.0%}) during the run, the cluster's own work included")
