@@ -78,7 +78,8 @@ def bare_task_name(name: str) -> str:
 def playbook_env() -> dict[str, str]:
     return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.environ["STATESAFE_COLLECTIONS_ROOT"],
                 ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_SHOW_CUSTOM_STATS="1",
-                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_NOCOLOR="1")
+                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_NOCOLOR="1",
+                ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
 
 
 # The roles poll readiness every 5 s (a Job every 10 s): the tests ask sooner, so a wait ends closer to the
