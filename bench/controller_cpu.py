@@ -22,12 +22,13 @@ import sys
 import time
 
 import _common as common
+from backup_restore import Stack
 
 NAMESPACE = "sf-cpu"
 RESTORE_NAMESPACE = "sf-cpu-restore"
-SAMPLE = os.path.join(common.COLLECTION_ROOT, "tests", "cluster", "sample", "sample.sh")
 PLAYBOOKS = os.path.join(common.COLLECTION_ROOT, "playbooks")
-CONFIGS = {"defaults": None, "collection": os.path.join(common.COLLECTION_ROOT, "ansible.cfg")}
+COLLECTION_CONFIG = os.path.join(common.COLLECTION_ROOT, "ansible.cfg")
+LABELS = ("defaults", "collection")
 # Runs ansible-playbook in this process and writes, at exit, its own CPU and that of the children it waited for.
 LAUNCHER = """
 import atexit, json, os, resource, sys
@@ -45,24 +46,14 @@ sys.exit(main())
 """
 
 
-def sample(kubeconfig, namespace, action):
-    env = dict(os.environ, KUBECONFIG=kubeconfig, SAMPLE_NAMESPACE=namespace,
-               KUBECTL=os.path.join(os.path.dirname(kubeconfig), "bin", "kubectl"))
-    run = subprocess.run([SAMPLE, action], env=env, capture_output=True, text=True, check=False, timeout=900)
-    if run.returncode != 0:
-        raise RuntimeError("sample.sh {0} ({1}) failed: {2}".format(action, namespace, run.stderr[-2000:]))
-
-
-def playbook(name, config_file, workdir, base_env, kubeconfig, namespace, label):
-    """One run of playbooks/<name>: {"main", "tree", "wall"} CPU and wall seconds."""
+def playbook(name, config_file, workdir, env, kubeconfig, namespace, label):
+    """One run of playbooks/<name> with ANSIBLE_CONFIG=config_file: {"main", "tree", "wall"} CPU and wall seconds."""
     variables = {"kubeconfig": kubeconfig, "repository": os.path.join(workdir, "repo"),
                  "staging": os.path.join(workdir, "staging"), "app_namespace": namespace,
                  "ansible_python_interpreter": sys.executable}
     if name == "restore.yml":
         variables["staging"] = os.path.join(workdir, "restore-staging")
-    empty = os.path.join(workdir, "empty.cfg")
-    open(empty, "w", encoding="utf-8").close()
-    env = dict(base_env, ANSIBLE_CONFIG=config_file or empty)
+    env = dict(env, ANSIBLE_CONFIG=config_file)
     out = os.path.join(workdir, "usage.json")
     started = time.monotonic()
     run = subprocess.run([sys.executable, "-c", LAUNCHER, out, os.path.join(PLAYBOOKS, name), "-e",
@@ -75,17 +66,15 @@ def playbook(name, config_file, workdir, base_env, kubeconfig, namespace, label)
     return {"main": usage["main"], "tree": usage["main"] + usage["children"], "wall": wall}
 
 
-def one_run(args, index, workdir, env, core):
-    order = list(CONFIGS) if index % 2 == 0 else list(reversed(CONFIGS))
+def one_run(kubeconfig, index, workdir, configs, env, restored):
+    order = list(configs) if index % 2 == 0 else list(reversed(configs))
     record = {}
     for label in order:
         here = os.path.join(workdir, "{0}-{1}".format(label, index))
         os.makedirs(here)
-        backup = playbook("backup.yml", CONFIGS[label], here, env, args.kubeconfig, args.namespace, label)
-        sample(args.kubeconfig, RESTORE_NAMESPACE, "destroy")
-        common.wait_for(lambda: not common._exists(lambda: core.read_namespace(RESTORE_NAMESPACE)), 300,
-                        "namespace {0} to go".format(RESTORE_NAMESPACE), interval=1)
-        restore = playbook("restore.yml", CONFIGS[label], here, env, args.kubeconfig, RESTORE_NAMESPACE, label)
+        backup = playbook("backup.yml", configs[label], here, env, kubeconfig, NAMESPACE, label)
+        restored.sample("destroy")  # returns once the namespace is gone
+        restore = playbook("restore.yml", configs[label], here, env, kubeconfig, RESTORE_NAMESPACE, label)
         record[label] = {"backup": backup, "restore": restore}
         common.log("run {0} {1}: backup {2:.1f}/{3:.1f} CPU-s, restore {4:.1f}/{5:.1f} CPU-s (main/tree)".format(
             index + 1, label, backup["main"], backup["tree"], restore["main"], restore["tree"]))
@@ -97,7 +86,7 @@ def render(runs):
     for name in ("backup", "restore"):
         for figure, what in (("main", "ansible-playbook process CPU-s"), ("tree", "process tree CPU-s"),
                              ("wall", "wall s")):
-            medians = {label: common.median([run[label][name][figure] for run in runs]) for label in CONFIGS}
+            medians = {label: common.median([run[label][name][figure] for run in runs]) for label in LABELS}
             rows.append([name, what, "{0:.2f}".format(medians["defaults"]), "{0:.2f}".format(medians["collection"]),
                          "{0:.2f}".format(medians["collection"] / medians["defaults"])])
     return common.markdown_table(["playbook", "figure", "Ansible defaults", "collection ansible.cfg",
@@ -106,22 +95,24 @@ def render(runs):
 
 def main():
     args = common.argument_parser(__doc__.splitlines()[0]).parse_args()
-    args.namespace = NAMESPACE
-    core = common.core_api(args.kubeconfig)
+    stacks = [Stack(args.kubeconfig, NAMESPACE), Stack(args.kubeconfig, RESTORE_NAMESPACE)]
     runs = []
     try:
         with common.workdir("statesafe-bench-cpu-", args.workdir) as workdir:
             common.log("deploying and seeding the sample stack in {0}".format(NAMESPACE))
-            sample(args.kubeconfig, NAMESPACE, "deploy")
-            sample(args.kubeconfig, NAMESPACE, "seed")
+            stacks[0].sample("deploy")
+            stacks[0].sample("seed")
             env = common.Ansible(workdir).env  # this checkout as the collection, no KUBECONFIG from outside
+            # Ansible's defaults: a config file with nothing in it (not none: Ansible would look for one elsewhere)
+            configs = dict(zip(LABELS, (os.path.join(workdir, "empty.cfg"), COLLECTION_CONFIG)))
+            open(configs["defaults"], "w", encoding="utf-8").close()
             for index in range(args.runs):
-                runs.append(one_run(args, index, workdir, env, core))
+                runs.append(one_run(args.kubeconfig, index, workdir, configs, env, stacks[1]))
                 common.write_json(args.json, runs)
     finally:
-        for namespace in (NAMESPACE, RESTORE_NAMESPACE):
+        for stack in stacks:
             try:
-                sample(args.kubeconfig, namespace, "destroy")
+                stack.sample("destroy")
             except RuntimeError as exc:  # the figures are still worth printing
                 common.log(str(exc))
     print(render(runs))
