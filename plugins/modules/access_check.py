@@ -71,6 +71,13 @@ namespace_found:
   description: True when the namespace was read, null when the identity may not read Namespace objects.
   returned: always
   type: bool
+namespace_labels:
+  description:
+    - The namespace's labels (PodSecurity's among them) when it was read, null when the identity may not read it.
+    - The backup records them so that a restore which has to create the namespace gives it the same admission.
+  returned: always
+  type: dict
+  sample: {"pod-security.kubernetes.io/enforce": "restricted"}
 reviews:
   description: One entry per distinct check, the SelfSubjectAccessReview attributes plus C(allowed) and C(reason).
   returned: always

@@ -124,10 +124,11 @@ def run(api, namespace, checks):
             user = ""
         else:
             raise
-    namespace_found = None
+    namespace_found, namespace_labels = None, None
     try:
-        api.request("GET", "/api/v1/namespaces/{0}".format(namespace), location={"namespace": namespace})
+        found = api.request("GET", "/api/v1/namespaces/{0}".format(namespace), location={"namespace": namespace})
         namespace_found = True
+        namespace_labels = ((found or {}).get("metadata") or {}).get("labels") or {}
     except ObjectNotFound as exc:
         raise ObjectNotFound("namespace {0} does not exist on this cluster; nothing to back up".format(namespace),
                              namespace=namespace) from exc
@@ -149,7 +150,8 @@ def run(api, namespace, checks):
         reviews.append(dict(attrs, allowed=allowed, reason=status.get("reason") or ""))
         if not allowed:
             denied.append(attrs)
-    result = {"user": user, "namespace_found": namespace_found, "reviews": reviews,
+    result = {"user": user, "namespace_found": namespace_found, "namespace_labels": namespace_labels,
+              "reviews": reviews,
               "denied": [describe(a) for a in denied]}
     if denied:
         raise AccessDenied(denied_message(namespace, user, denied), result, namespace=namespace)

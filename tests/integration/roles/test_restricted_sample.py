@@ -1,12 +1,12 @@
 """Disaster recovery of the sample stack in a namespace enforcing PodSecurity `restricted`, through the playbooks.
 
-`sample.sh deploy --restricted` runs the stack as sf-operator's pods run on OpenShift under restricted-v2: an
+`sample.sh deploy` runs the stack as sf-operator's pods run on OpenShift under restricted-v2: an
 arbitrary non-root uid with group 0 and an fsGroup, no privilege escalation, no capabilities, seccomp
 RuntimeDefault, claims of the `local` StorageClass (which applies the fsGroup), in a namespace labelled
 pod-security.kubernetes.io/enforce=restricted. It is seeded, fingerprinted and backed up with playbooks/backup.yml;
-the namespace is deleted; playbooks/restore.yml recreates it with `namespace_labels` (the archive holds namespaced
-objects only, never the Namespace) and everything comes back under `restricted`: the StatefulSets' pods, and the
-helper pods that copy the ZooKeeper volume out and back, which run as the application's uid.
+the namespace is deleted; playbooks/restore.yml recreates it with the labels the backup recorded (no
+`namespace_labels` given) and everything comes back under `restricted`: the StatefulSets' pods, and the helper pods
+that copy the ZooKeeper volume out and back, which run as the application's uid.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ ZOOKEEPER_CLAIM = "zookeeper-data-zookeeper-0"
 @pytest.fixture(scope="module")
 def archive(kubeconfig, core, tmp_path_factory):
     """The restricted sample deployed and seeded in sfr-restricted, its fingerprint, and one backup of it."""
-    with backed_up_sample(kubeconfig, core, tmp_path_factory.mktemp("restricted"), NS,
-                          deploy_options=("--restricted",)) as state:
+    with backed_up_sample(kubeconfig, core, tmp_path_factory.mktemp("restricted"), NS) as state:
         yield state
 
 
@@ -76,9 +75,11 @@ def test_the_restricted_sample_is_backed_up_by_a_helper_running_as_the_applicati
 def test_disaster_recovery_into_a_new_restricted_namespace(archive, kubeconfig, core):
     sample(kubeconfig, NS, "destroy")
     assert not namespace_exists(core, NS)
-    run = playbook("restore.yml", kubeconfig, archive["tmp"], NS, staging=str(archive["tmp"] / "restore"),
-                   namespace_labels={ENFORCE: "restricted"})
+    run = playbook("restore.yml", kubeconfig, archive["tmp"], NS, staging=str(archive["tmp"] / "restore"))
     assert run.rc == 0, run.failures or run.output[-4000:]
+    # The labels come from the archive: the backup recorded them, the restore gave them to the namespace it created.
+    [created] = [result["msg"] for result in run.results("Plan | namespace")]
+    assert created[ENFORCE] == "restricted" and "kubernetes.io/metadata.name" not in created
     assert core.read_namespace(NS).metadata.labels[ENFORCE] == "restricted"
     assert root_pod_is_refused(core, NS)
     # No pod ran while the volume went back: the identity is the restored StatefulSet's template.
