@@ -1,8 +1,8 @@
 """The sample Software Factory stack: deploy it, seed it with known data, fingerprint it.
 
-    sample.py deploy        apply the manifests, create missing Secrets, wait until Ready
-                            (--restricted: the namespace enforces PodSecurity restricted, pods run as non-root;
-                            --operator: the operator-managed shape, below)
+    sample.py deploy        apply the manifests, create missing Secrets, wait until Ready, in the hardened shape:
+                            the namespace enforces PodSecurity restricted, pods run as non-root (--root: the
+                            unhardened shape; --operator: the operator-managed shape, below)
     sample.py operator      install only the operator stand-in (and the CRD and namespace), as an administrator
                             installs the operator before restoring into a new namespace
     sample.py seed          write the known data (databases, tables, znodes, Zuul project keys)
@@ -13,11 +13,12 @@ The fingerprint is what proves a restore: taken before a backup and after a rest
 the two must be equal. `fingerprint --verbose` prints each part's digest to stderr so
 that a mismatch says what differs.
 
-`deploy --restricted` gives the stack the shape sf-operator's pods have on OpenShift (restricted-v2): an
+`deploy` gives the stack the shape sf-operator's pods have on OpenShift (restricted-v2): an
 arbitrary non-root uid with group 0 and the same number as fsGroup, no privilege escalation, every capability
 dropped, seccomp RuntimeDefault, in a namespace labelled to enforce PodSecurity `restricted`; the claims use the
-`local` StorageClass, whose volumes get the fsGroup (the default `hostpath` class ignores it). A namespace keeps
-the shape it was deployed with: destroy it before deploying it the other way.
+`local` StorageClass, whose volumes get the fsGroup (the default `hostpath` class ignores it). `deploy --root` is
+the shape of a cluster without Pod Security admission: the images' root users, an unlabelled namespace. A
+namespace keeps the shape it was deployed with: destroy it before deploying it the other way.
 
 Secret values are generated once, on first deploy, never rewritten: deploy is
 idempotent and a later fingerprint sees the same data.
@@ -60,7 +61,7 @@ CR = ("sf.softwarefactory-project.io", "v1", "softwarefactories", "my-sf")
 STATEFULSETS = ("mariadb", "zookeeper")
 TABLES = ("zuul.zuul_buildset", "zuul.zuul_build", "sfmanager.artifacts")
 
-# deploy --restricted: the first uid of a typical OpenShift namespace range (openshift.io/sa.scc.uid-range), in no
+# deploy (without --root): the first uid of a typical OpenShift namespace range (openshift.io/sa.scc.uid-range), in no
 # image's /etc/passwd, as restricted-v2 assigns it; also the fsGroup, as the range's supplemental groups give it.
 RESTRICTED_UID = 1000680000
 RESTRICTED_LABELS = {"pod-security.kubernetes.io/enforce": "restricted",
@@ -284,7 +285,7 @@ def image_refs() -> dict[str, str]:
 
 
 def restricted_shape(document: dict) -> dict:
-    """A manifest as it must be to run in a namespace enforcing PodSecurity `restricted` (deploy --restricted)."""
+    """A manifest as it must be to run in a namespace enforcing PodSecurity `restricted` (deploy without --root)."""
     kind = document.get("kind")
     if kind == "Namespace":
         document["metadata"].setdefault("labels", {}).update(RESTRICTED_LABELS)
@@ -440,7 +441,7 @@ def install_operator(kubeconfig: str | None, timeout: int, restricted: bool) -> 
     print(f"Deployment {NAMESPACE}/{STANDIN} (TEST STAND-IN for sf-operator) ready", file=sys.stderr)
 
 
-def deploy(kubeconfig: str | None, timeout: int, restricted: bool = False, operator: bool = False) -> None:
+def deploy(kubeconfig: str | None, timeout: int, restricted: bool = True, operator: bool = False) -> None:
     core, apps, _ = load_clients(kubeconfig)
     wait_namespace_gone_if_terminating(core, timeout)
     refuse_other_shape(core, restricted)
@@ -629,8 +630,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--no-wait", dest="wait", action="store_false",
                         help="destroy: ask for the deletion and return (a test's teardown that nothing waits on)")
-    parser.add_argument("--restricted", action="store_true",
-                        help="deploy: PodSecurity restricted namespace, non-root pods (see the module's docstring)")
+    parser.add_argument("--root", dest="restricted", action="store_false",
+                        help="deploy, operator: the unhardened shape, root pods in a namespace without PodSecurity "
+                             "labels (by default the namespace enforces restricted; see the module's docstring)")
     parser.add_argument("--operator", action="store_true",
                         help="deploy: the operator-managed shape, run by the TEST STAND-IN for sf-operator")
     args = parser.parse_args(argv)

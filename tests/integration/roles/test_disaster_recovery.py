@@ -1,6 +1,8 @@
 """Backup and restore of the sample Software Factory stack through the playbooks, against the local cluster.
 
-The sample stack (namespace `sf`) is deployed and seeded, backed up with
+The sample stack (namespace `sf`) is deployed in its unhardened shape (`sample.sh deploy --root`: root pods, a
+namespace without Pod Security labels, as on a cluster without that admission; every other test of the stack runs
+it under PodSecurity `restricted`) and seeded, backed up with
 playbooks/backup.yml into a bup repository under tmp_path, then:
 
 - restoring onto the running stack without a policy refuses and changes nothing;
@@ -27,7 +29,7 @@ NS = "sf"
 @pytest.fixture(scope="module")
 def archive(kubeconfig, core, tmp_path_factory):
     """The sample deployed and seeded, its fingerprint, and one backup of it."""
-    with backed_up_sample(kubeconfig, core, tmp_path_factory.mktemp("dr"), NS) as state:
+    with backed_up_sample(kubeconfig, core, tmp_path_factory.mktemp("dr"), NS, deploy_options=("--root",)) as state:
         yield state
 
 

@@ -1,6 +1,6 @@
 """Disaster recovery of the sample stack with an operator in the loop, in a namespace enforcing PodSecurity `restricted`.
 
-`sample.sh deploy --restricted --operator` runs the stack under the TEST STAND-IN for sf-operator
+`sample.sh deploy --operator` runs the stack under the TEST STAND-IN for sf-operator
 (tests/cluster/images/sf-operator-standin): it owns the Services and StatefulSets (ownerReferences), re-creates a
 deleted one, generates a missing Secret with a new random value and puts replicas back to what the SoftwareFactory
 resource says. The stack is seeded and backed up with profiles/softwarefactory-operator.yml; then:
@@ -39,7 +39,7 @@ GENERATED = "zuul-db"
 def archive(kubeconfig, core, tmp_path_factory):
     """The restricted sample under the operator stand-in, seeded, its fingerprint and one backup of it."""
     with backed_up_sample(kubeconfig, core, tmp_path_factory.mktemp("operator"), NS,
-                          deploy_options=("--restricted", "--operator"), profile=PROFILE) as state:
+                          deploy_options=("--operator",), profile=PROFILE) as state:
         yield state
 
 
@@ -118,7 +118,7 @@ def test_disaster_recovery_with_the_operator_running(archive, kubeconfig, core, 
 
     sample(kubeconfig, NS, "destroy")
     assert not namespace_exists(core, NS)
-    sample(kubeconfig, NS, "operator", "--restricted")
+    sample(kubeconfig, NS, "operator")
     run = restore(kubeconfig, archive, "restore")
     assert run.rc == 0, run.failures or run.output[-4000:]
 

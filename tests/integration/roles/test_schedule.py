@@ -107,7 +107,9 @@ def scheduled(kubeconfig, core, runner_image, offsite, tmp_path_factory):
 def schedule_playbook(kubeconfig: str, tmp: Path, image: str, **extra):
     return playbook("schedule.yml", kubeconfig, tmp, NS, **{
         "schedule_image": image, "schedule_suspend": True,
-        "schedule_volume_init": True, "schedule_volume_size": "2Gi",
+        # The `local` StorageClass gives the volume the pod's fsGroup; the root init container of
+        # schedule_volume_init (for storage that ignores fsGroup) would be refused under PodSecurity restricted.
+        "schedule_volume_storage_class": "local", "schedule_volume_size": "2Gi",
         "schedule_restore_rbac": True, "schedule_lock_timeout": LOCK_TIMEOUT,
         "schedule_secret_name": SECRET, "schedule_secret_vars": {"statesafe_test_token": "token"},
         "schedule_resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}, **extra})
