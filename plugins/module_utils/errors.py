@@ -173,6 +173,10 @@ class UnreadableFiles(StatesafeError):
     """The user a copy runs as cannot read some files of the tree; nothing is skipped silently."""
 
 
+class UnwritableFiles(StatesafeError):
+    """The user a restore runs as cannot replace some directories of the tree; nothing was written."""
+
+
 class RolloutNotDone(StatesafeError):
     """Restarted workloads did not finish their rollout in time."""
 

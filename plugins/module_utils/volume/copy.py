@@ -51,6 +51,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils.volume.send impor
 from ansible_collections.statesafe.backup.plugins.module_utils.volume.target import (
     Target,
     check_readable,
+    check_writable,
     remote_listing,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s.helper_pod import (
@@ -214,6 +215,8 @@ class K8SCopyToPod(K8SCopy):
         plan = mirror.plan_mirror(source, dest, compare_owner=self.preserve_owner)
         if self.check_mode or not plan.changed:
             return copy_summary(plan, started, 0, 0, plan.changed)
+        # The pod's whole tree is replaced (RECEIVE_TAR swaps every top-level entry), excluded entries too.
+        check_writable(self.k8s_client, self.target, self.timeout, writer=self.reader)
         sums = send(self.k8s_client, self.target, local_root, source, self.preserve_owner, self.timeout)
         sent = sum(source[p].size for p in sums)
         return copy_summary(plan, started, len(sums), sent, True)

@@ -47,6 +47,15 @@ UNREADABLE = _CHECK_ROOT + (
     " \\( ! -readable -o -type d ! -executable \\) -printf '%P\\0%U\\0%m\\0'\n"
 )
 
+# Directories (the root among them, printed with an empty name) the running user cannot empty or fill: a
+# restore replaces the whole tree (RECEIVE_TAR), so each needs read and search, and write unless it is empty
+# (the root always: the new tree is built inside it). Checked before anything is sent, so a non-root helper
+# fails naming all of them and writes nothing.
+UNWRITABLE = _CHECK_ROOT + (
+    "exec find . -path ./lost+found -prune -o -type d \\( ! -readable -o ! -executable"
+    " -o ! -writable \\( -path . -o ! -empty \\) \\) -printf '%P\\0%U\\0%m\\0'\n"
+)
+
 # The file list arrives on stdin as NUL-separated relative names, exactly $2
 # bytes (so no stdin EOF is needed, which the v4 protocol cannot signal).
 # sort -z reads the whole list before tar starts, so nothing is written to

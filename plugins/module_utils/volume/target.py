@@ -19,6 +19,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     ObjectNotFound,
     StreamError,
     UnreadableFiles,
+    UnwritableFiles,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s.exec_session import (
     ExecSession,
@@ -133,13 +134,38 @@ def parse_unreadable(data):
     return entries
 
 
+def _named_entries(entries):
+    """(relpath, uid, mode) entries as an error names them, at most UNREADABLE_REPORT_LIMIT, then how many more."""
+    shown = ", ".join("{0} (uid {1}, mode {2})".format(p or ". (the root)", u, m)
+                      for p, u, m in entries[:UNREADABLE_REPORT_LIMIT])
+    more = len(entries) - UNREADABLE_REPORT_LIMIT
+    return shown + (" and {0} more".format(more) if more > 0 else "")
+
+
 def unreadable_message(entries, reader=None):
-    """The error text naming (at most UNREADABLE_REPORT_LIMIT of) the files the copy cannot read."""
-    shown = ", ".join("{0} (uid {1}, mode {2})".format(p, u, m) for p, u, m in entries[:UNREADABLE_REPORT_LIMIT])
-    more = " and {0} more".format(len(entries) - UNREADABLE_REPORT_LIMIT) if len(entries) > UNREADABLE_REPORT_LIMIT else ""
-    return ("{0} file(s) or directories cannot be read by the copy{1}: {2}{3}; nothing was copied. Make them readable "
+    """The error text naming the files the copy cannot read."""
+    return ("{0} file(s) or directories cannot be read by the copy{1}: {2}; nothing was copied. Make them readable "
             "by the application's user or group (or fsGroup), or leave them out with exclude".format(
-                len(entries), " running as " + reader if reader else "", shown, more))
+                len(entries), " running as " + reader if reader else "", _named_entries(entries)))
+
+
+def unwritable_message(entries, writer=None):
+    """The error text naming the directories a restore cannot empty or write."""
+    return ("{0} directories cannot be emptied or written by the restore{1}: {2}; nothing was written. A restore "
+            "replaces the whole tree: make them writable by the application's user or group (or fsGroup), or remove "
+            "them".format(len(entries), " running as " + writer if writer else "", _named_entries(entries)))
+
+
+def check_writable(k8s_client, target, timeout, writer=None):
+    """Raise UnwritableFiles naming the directories the user running in the pod cannot replace."""
+    status, out, stderr = run_capture(k8s_client, target, scripts.UNWRITABLE, (), timeout=timeout)
+    entries = parse_unreadable(out)
+    if entries:
+        raise UnwritableFiles(unwritable_message(entries, writer), **target.location())
+    if status.rc not in (0, 1) or (status.rc == 1 and not out):
+        if status.rc == scripts.RC_NO_SUCH_PATH:  # created by the restore
+            return
+        raise exec_failure(target, "writability check", status, stderr, TOOLS_HINT)
 
 
 def check_readable(k8s_client, target, timeout, excluded=None, reader=None):

@@ -190,6 +190,34 @@ def test_unreadable_file_of_another_uid_fails_naming_it(run_module, core, kubect
     assert excluded.rc == 0 and excluded["files_transferred"] == 1, excluded
 
 
+def test_directory_of_another_uid_the_restore_cannot_empty_fails_before_writing(run_module, core, kubectl, rns,
+                                                                                 toolbox_image, tmp_path):
+    # Both pods share the fsGroup, so the claim's root is writable for both; the other uid's directory (mode
+    # 755, setgid from the root) is not writable for the application's uid, and a restore replaces the whole
+    # tree: the file inside it could not be removed.
+    make_claim(core, rns, "closed", "local")
+    pod_sc, container_sc = restricted_security(OTHER_UID, OTHER_UID, FS_GROUP)
+    start_pod(core, rns, "owner", pod_spec(toolbox_image, "closed", pod_sc, container_sc))
+    pod_exec(kubectl, rns, "owner", "mkdir -m 755 /data/private && echo p > /data/private/f && echo ok > /data/ok")
+    delete_pod(core, rns, "owner")
+    pod_sc, container_sc = restricted_security(UID, GID, FS_GROUP)
+    start_pod(core, rns, "restorer", pod_spec(toolbox_image, "closed", pod_sc, container_sc))
+    before = state(kubectl, rns, "restorer")
+    local = tmp_path / "mirror"
+    local.mkdir()
+    (local / "new").write_text("new\n")
+    run = run_module("k8s_pv_copy", {"namespace": rns, "state": "to_pod", "pvc": "closed", "local_path": str(local),
+                                     "helper_image": toolbox_image})
+    assert run.failed, run
+    assert f"private (uid {OTHER_UID}, mode 2755)" in run.msg and "nothing was written" in run.msg, run.msg
+    assert f"running as uid {UID}, gid {GID}, fsGroup {FS_GROUP} read from pod restorer, container main" in run.msg
+    assert "ok (" not in run.msg
+    assert state(kubectl, rns, "restorer") == before
+    names = pod_exec(kubectl, rns, "restorer", "ls -A /data").stdout.decode().split()
+    assert "new" not in names and not [n for n in names if n.startswith(".statesafe")], names
+    assert helper_pods(core, rns) == []
+
+
 @pytest.mark.parametrize("template_uid, reason", [
     (0, "Deployment rootapp (pod template), container main runs as root (runAsUser 0)"),
     (None, "Deployment rootapp (pod template), container main declares no runAsUser"),

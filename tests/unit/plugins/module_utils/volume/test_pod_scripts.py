@@ -285,6 +285,43 @@ class TestNonRootHelper:
         as_root = run(scripts.UNREADABLE, str(src))
         assert as_root.returncode == 0 and as_root.stdout == b""
 
+    @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+    def test_unwritable_names_what_another_uid_cannot_replace(self):
+        from ansible_collections.statesafe.backup.plugins.module_utils.volume import target
+        import pathlib
+        import tempfile
+        top = pathlib.Path(tempfile.mkdtemp(dir="/tmp"))  # pytest's tmp_path is private to root
+        try:
+            os.chmod(top, 0o755)
+            src = top / "vol"
+            modes = {"closed": 0o755,  # not writable, not empty: its file cannot go
+                     "hidden": 0o700,  # cannot even be listed
+                     "emptyro": 0o555,  # removable all the same: rmdir needs only the parent
+                     "open": 0o777}
+            for name, mode in modes.items():
+                (src / name).mkdir(parents=True)
+                if name != "emptyro":
+                    (src / name / "f").write_bytes(b"f")
+                os.chmod(src / name, mode)  # not mkdir's mode, which the umask masks
+            os.chmod(src, 0o777)
+            as_other = ["setpriv", "--reuid", "4321", "--regid", "4321", "--clear-groups"]
+            done = subprocess.run(as_other + scripts.command(scripts.UNWRITABLE, str(src)),
+                                  capture_output=True, check=False, timeout=60)
+            entries = target.parse_unreadable(done.stdout)
+            assert sorted(entries) == [("closed", "0", "755"), ("hidden", "0", "700")]
+            message = target.unwritable_message(entries, "uid 4321")
+            assert message.startswith("2 directories cannot be emptied or written by the restore running as uid 4321")
+            assert "closed (uid 0, mode 755)" in message and "nothing was written" in message
+            os.chmod(src, 0o755)  # the root, where the new tree is built, must be writable even when empty
+            done = subprocess.run(as_other + scripts.command(scripts.UNWRITABLE, str(src)),
+                                  capture_output=True, check=False, timeout=60)
+            assert ("", "0", "755") in target.parse_unreadable(done.stdout)
+            assert ". (the root) (uid 0, mode 755)" in target.unwritable_message(target.parse_unreadable(done.stdout))
+            as_root = run(scripts.UNWRITABLE, str(src))
+            assert as_root.returncode == 0 and as_root.stdout == b""
+        finally:
+            shutil.rmtree(top)
+
     def test_unreadable_message_is_bounded(self):
         from ansible_collections.statesafe.backup.plugins.module_utils.volume import target
         entries = [("f{0}".format(i), "0", "600") for i in range(25)]
