@@ -104,6 +104,31 @@ def back_to_one_and_ready(statefulset, scaled_at: str) -> bool:
             and (status.current_replicas or 0) == 1)
 
 
+class ScaleWatch:
+    """Samples, every 0.3 s while a restore runs, ZooKeeper's StatefulSet replicas (None while it does not exist)
+    and how many pods of the stand-in exist, running or terminating."""
+
+    def __init__(self, core, apps):
+        self.core, self.apps, self.samples = core, apps, []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self):
+        while not self.done.is_set():
+            statefulset = read_or_none(lambda: self.apps.read_namespaced_stateful_set("zookeeper", NS))
+            pods = self.core.list_namespaced_pod(NS, label_selector=f"app.kubernetes.io/name={STANDIN}").items
+            self.samples.append((statefulset.spec.replicas if statefulset else None, len(pods)))
+            time.sleep(0.3)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join(timeout=30)
+
+
 def restore(kubeconfig, archive, target, *options, **extra):
     return playbook("restore.yml", kubeconfig, archive["tmp"], NS, *options, profile=PROFILE,
                     staging=str(archive["tmp"] / target), wait_ready=True, **extra)
@@ -119,8 +144,13 @@ def test_disaster_recovery_with_the_operator_running(archive, kubeconfig, core, 
     sample(kubeconfig, NS, "destroy")
     assert not namespace_exists(core, NS)
     sample(kubeconfig, NS, "operator")
-    run = restore(kubeconfig, archive, "restore")
+    with ScaleWatch(core, apps) as watch:
+        run = restore(kubeconfig, archive, "restore")
     assert run.rc == 0, run.failures or run.output[-4000:]
+    # While the restore had ZooKeeper scaled to 0 for its volume, no pod of the operator existed to put it back.
+    scaled_down = [pods for replicas, pods in watch.samples if replicas == 0]
+    assert scaled_down, f"no sample saw zookeeper at 0 replicas: {watch.samples}"
+    assert set(scaled_down) == {0}, watch.samples
 
     steps = [step["step"] for step in run.stats["statesafe_restore"]["steps"]]
     assert steps.index("apply early") < steps.index("apply operator") < steps.index("operator") \
