@@ -10,7 +10,10 @@ its own settings, grants and comment, pgbench's tables, and a database whose nam
 - on the running server (policy update) a changed row comes back, and the database is a new one (the load went
   into a new database, which then took the name);
 - a load stopped half-way (the backend of pg_restore's COPY ended) leaves the database as it was;
-- a dump cut short is refused by the profile's trailer; the revision probe moves on a write, not on a dump.
+- a dump cut short is refused by the profile's trailer; the revision probe moves on a write, not on a dump;
+- a backup taken while pgbench keeps moving money from accounts into the history (two tables, one invariant:
+  balances plus history stay constant) restores a database where the invariant holds, with a number of transfers
+  between those committed before the backup began and those committed when it ended.
 
 The namespace is deleted at the end, whatever happened.
 """
@@ -250,3 +253,47 @@ def test_the_revision_moves_on_a_write_and_not_on_a_dump(server, kubectl):
     psql(kubectl, "INSERT INTO notes VALUES (2, 'new')", "odd name")
     time.sleep(0.5)
     assert revision() != first
+
+
+# One transfer: an account pays 7 into the history, in one transaction. Whatever the moment, the sum of the
+# balances plus the sum of the history's deltas is the same; a dump that read the two tables at different
+# moments would break it.
+TRANSFER = """\\set a random(1, 300000)
+BEGIN;
+UPDATE pgbench_accounts SET abalance = abalance - 7 WHERE aid = :a;
+INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, :a, 7, now());
+END;
+"""
+INVARIANT = ("SELECT (SELECT sum(abalance) FROM pgbench_accounts) + (SELECT coalesce(sum(delta), 0) "
+             "FROM pgbench_history)")
+TRANSFERS = "SELECT count(*) FROM pgbench_history WHERE delta = 7 AND tid = 1 AND bid = 1"
+# pgbench in the background of the pod, rate-limited so the dump is not starved on a small node; its pid kept
+# so the test can stop it. Its clients' open transactions die with it and roll back.
+WRITER = ("cat > /tmp/transfer.sql && { pgbench -n -c 2 -R 40 -T 900 -f /tmp/transfer.sql appdb "
+          ">/tmp/pgbench.log 2>&1 & echo $! > /tmp/pgbench.pid; }")
+
+
+@pytest.mark.timeout(900)
+def test_a_backup_under_writes_restores_a_consistent_database(server, kubectl):
+    total = query(kubectl, INVARIANT, "appdb")
+    kubectl("-n", NS, "exec", "-i", "postgresql-0", "-c", "postgresql", "--", "sh", "-c", WRITER,
+            input=TRANSFER.encode())
+    try:
+        started = int(query(kubectl, TRANSFERS, "appdb"))
+        wait_until("pgbench to commit transfers", lambda: int(query(kubectl, TRANSFERS, "appdb")) > started + 20,
+                   timeout=120, interval=1)
+        before = int(query(kubectl, TRANSFERS, "appdb"))
+        backup = run(server, "backup.yml")
+        after = int(query(kubectl, TRANSFERS, "appdb"))
+    finally:
+        kubectl("-n", NS, "exec", "postgresql-0", "-c", "postgresql", "--", "sh", "-c",
+                'kill "$(cat /tmp/pgbench.pid)"; while kill -0 "$(cat /tmp/pgbench.pid)" 2>/dev/null; do sleep 0.2; '
+                "done", timeout=120)
+    assert backup.rc == 0, backup.failures or backup.output[-4000:]
+    assert after > before, "no transfer was committed while the backup ran"
+    assert query(kubectl, INVARIANT, "appdb") == total
+    restore = run(server, "restore.yml", policy="update")
+    assert restore.rc == 0, restore.failures or restore.output[-4000:]
+    assert query(kubectl, INVARIANT, "appdb") == total
+    restored = int(query(kubectl, TRANSFERS, "appdb"))
+    assert before <= restored <= after, (before, restored, after)
