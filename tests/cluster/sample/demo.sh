@@ -40,7 +40,7 @@ playbook() {  # playbook <name> <log> [-e ...]: run quietly, show the role's sum
 }
 sample() { "$here/sample.sh" "$@" 2>/dev/null; }
 
-say "1. The sample Software Factory stack in namespace $ns: MariaDB, Zookeeper, Secrets, ConfigMaps, the CR"
+say "1. The sample Software Factory stack in namespace $ns: MariaDB, ZooKeeper, Zuul, Secrets, ConfigMaps, the CR"
 echo "   (PodSecurity restricted enforced, every pod non-root, as sf-operator's pods run on OpenShift;"
 echo "   the StatefulSets and Services belong to an operator: a TEST STAND-IN for sf-operator)"
 "$here/sample.sh" deploy --operator 2>&1 | sed 's/^/   /'

@@ -58,7 +58,7 @@ HERE = Path(__file__).resolve().parent
 NAMESPACE = os.environ.get("SAMPLE_NAMESPACE", "sf")
 PART_OF = {"app.kubernetes.io/part-of": "softwarefactory"}
 CR = ("sf.softwarefactory-project.io", "v1", "softwarefactories", "my-sf")
-STATEFULSETS = ("mariadb", "zookeeper")
+STATEFULSETS = ("mariadb", "zookeeper", "zuul-scheduler")
 TABLES = ("zuul.zuul_buildset", "zuul.zuul_build", "sfmanager.artifacts")
 
 # deploy (without --root): the first uid of a typical OpenShift namespace range (openshift.io/sa.scc.uid-range), in no
@@ -153,7 +153,8 @@ print(count, digest.hexdigest())
 """
 
 
-# Zuul's own code, in the zuul container of the zookeeper pod (its venv's python3 is first on PATH).
+# Zuul's own code, in the zuul-scheduler pod (its venv's python3 is first on PATH), which reaches ZooKeeper through
+# the zookeeper Service (TLS).
 # The config is read the way zuul-admin reads it: ZUUL_* environment variables interpolated.
 ZUUL_CONNECT = r"""
 import configparser, os
@@ -267,7 +268,7 @@ def python_in_zookeeper(core, code: str) -> str:
 
 
 def python_in_zuul(core, code: str) -> str:
-    return sh_in(core, "zookeeper-0", "zuul", f"python3 - <<'PY'\n{code}\nPY")
+    return sh_in(core, "zuul-scheduler-0", "zuul-scheduler", f"python3 - <<'PY'\n{code}\nPY")
 
 
 # ---------------------------------------------------------------- deploy

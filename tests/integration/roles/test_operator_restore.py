@@ -68,7 +68,7 @@ def read_or_none(read):
 
 def test_the_stand_in_reconciles_as_sf_operator_does(archive, core, apps):
     assert archive["backup"].stats["statesafe_backup"]["complete"] is True
-    for name in ("mariadb", "zookeeper"):
+    for name in ("mariadb", "zookeeper", "zuul-scheduler"):
         assert owner_of(apps.read_namespaced_stateful_set(name, NS)) == [("SoftwareFactory", "my-sf", True)]
     assert owner_of(core.read_namespaced_secret("mariadb-root-password", NS)) == [("SoftwareFactory", "my-sf", True)]
     assert owner_of(core.read_namespaced_secret("zookeeper-client-tls", NS)) == []  # the user's own
@@ -156,14 +156,14 @@ def test_disaster_recovery_with_the_operator_running(archive, kubeconfig, core, 
     assert steps.index("apply early") < steps.index("apply operator") < steps.index("operator") \
         < steps.index("secrets checked") < steps.index("complete"), steps
     [operator_step] = [s for s in run.stats["statesafe_restore"]["steps"] if s["step"] == "operator"]
-    assert operator_step["workloads"] == ["StatefulSet/mariadb", "StatefulSet/zookeeper"]
+    assert operator_step["workloads"] == ["StatefulSet/mariadb", "StatefulSet/zookeeper", "StatefulSet/zuul-scheduler"]
     # The data went in while the operator was stopped, and it runs again.
     assert (apps.read_namespaced_deployment(STANDIN, NS).status.ready_replicas or 0) == 1
     # Secrets first: the stand-in generated none (a generated one would be owned by the resource).
     for secret in core.list_namespaced_secret(NS, label_selector="app.kubernetes.io/part-of=softwarefactory").items:
         assert owner_of(secret) == [], secret.metadata.name
     # The operator re-created its workloads from the restored resource.
-    for name in ("mariadb", "zookeeper"):
+    for name in ("mariadb", "zookeeper", "zuul-scheduler"):
         assert owner_of(apps.read_namespaced_stateful_set(name, NS)) == [("SoftwareFactory", "my-sf", True)]
     assert core.read_namespace(NS).metadata.labels[ENFORCE] == "restricted"
     assert sample(kubeconfig, NS, "fingerprint") == archive["fingerprint"]

@@ -74,7 +74,7 @@ def test_a_killed_restore_is_finished_by_running_it_again(archive, kubeconfig, c
                                                           cluster_state):
     tmp, commit = archive["tmp"], archive["commit"]
     sample(kubeconfig, NS, "destroy")
-    statefulsets = ("mariadb", "zookeeper")
+    statefulsets = ("mariadb", "zookeeper", "zuul-scheduler")
 
     # 1. Killed once every object of the early phase is applied: the StatefulSets are the last of them.
     first = KilledRestore(kubeconfig, tmp, "applied")

@@ -47,7 +47,7 @@ def root_pod_is_refused(core, namespace):
 def assert_runs_restricted(core, namespace):
     """Every pod of the sample runs as the restricted uid, with what `restricted` asks of each container."""
     pods = core.list_namespaced_pod(namespace, label_selector=PART_OF).items
-    assert sorted(pod.metadata.name for pod in pods) == ["mariadb-0", "zookeeper-0"]
+    assert sorted(pod.metadata.name for pod in pods) == ["mariadb-0", "zookeeper-0", "zuul-scheduler-0"]
     for pod in pods:
         context = pod.spec.security_context
         assert (context.run_as_user, context.fs_group, context.run_as_non_root) == (UID, UID, True), pod.metadata.name

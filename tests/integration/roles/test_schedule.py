@@ -263,7 +263,7 @@ def test_job_from_cronjob_backs_up_and_its_archive_restores(scheduled, offsite, 
         "-e", "staging=/var/lib/statesafe/restore", "-e", "archive=latest"])
     assert wait_jobs(batch, ["restore-1"]) == {"restore-1": True}, job_log(core, "restore-1")[-4000:]
     print(f"restore Job: {job_seconds(batch, 'restore-1'):.0f}s")
-    for statefulset in ("mariadb", "zookeeper"):
+    for statefulset in ("mariadb", "zookeeper", "zuul-scheduler"):
         kubectl("-n", NS, "rollout", "status", f"statefulset/{statefulset}", "--timeout=600s")
     assert sample(kubeconfig, NS, "fingerprint") == before
 

@@ -28,8 +28,8 @@ KEY_COUNT = 2 * len(PROJECTS) + 1
 
 
 def exported_keys(kubectl) -> dict:
-    """The keys as zuul-admin export-keys writes them, into a fresh file in the zuul container."""
-    run = kubectl("exec", "-n", NS, "zookeeper-0", "-c", "zuul", "--", "sh", "-c",
+    """The keys as zuul-admin export-keys writes them, into a fresh file in the zuul-scheduler container."""
+    run = kubectl("exec", "-n", NS, "zuul-scheduler-0", "-c", "zuul-scheduler", "--", "sh", "-c",
                   'set -e; d=$(mktemp -d); zuul-admin export-keys "$d/k.json" 2>/dev/null; cat "$d/k.json"; '
                   'rm -rf "$d"')
     return json.loads(run.stdout)["keys"]

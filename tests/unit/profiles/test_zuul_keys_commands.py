@@ -85,9 +85,10 @@ def pod(tmp_path):
     return run
 
 
-def test_component_is_a_dump_in_the_zuul_container_of_zookeeper(component):
+def test_component_is_a_dump_in_the_zuul_scheduler_pod(component):
     assert component["type"] == "dump"
-    assert (component["pod"], component["container"], component["statefulset"]) == ("zookeeper-0", "zuul", "zookeeper")
+    assert (component["pod"], component["container"], component["statefulset"]) == (
+        "zuul-scheduler-0", "zuul-scheduler", "zuul-scheduler")
     assert component["extension"] == "json"
 
 

@@ -31,3 +31,15 @@ def test_backup_playbook_reports_in_always_and_still_fails():
     assert [t["ansible.builtin.include_role"]["name"] for t in block["always"]] == ["statesafe.backup.report"]
     assert play["tasks"][-1]["when"] == "__playbook_failure is defined"
     assert "ansible.builtin.fail" in play["tasks"][-1]
+
+
+def test_the_trial_restore_copies_volumes_with_verify_helper_image():
+    """verify_helper_image is what the trial restore's helper pods run (the restore role's own helper image is
+    proven on the cluster by tests/integration/roles/test_helper_image_roles.py)."""
+    tasks = yaml.safe_load((ROOT / "roles" / "verify" / "tasks" / "trial.yml").read_text())
+    block = next(task for task in tasks if "block" in task)
+    [restore] = [t for t in block["block"] if t.get("ansible.builtin.include_role", {}).get("name")
+                 == "statesafe.backup.restore"]
+    assert restore["vars"]["restore_helper_image"] == "{{ verify_helper_image }}"
+    spec = yaml.safe_load((ROOT / "roles" / "verify" / "meta" / "argument_specs.yml").read_text())
+    assert "verify_helper_image" in spec["argument_specs"]["main"]["options"]
