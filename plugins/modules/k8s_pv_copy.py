@@ -79,7 +79,7 @@ options:
       - Patterns of paths to leave out. A pattern without C(/) matches a name at any depth
         (C(lost+found), C(*.sock)); one with C(/) matches the whole relative path (C(tmp/*)). Excluded local entries
         are never removed.
-      - With I(state=to_pod) the patterns only leave local entries out of what is sent: the pod's tree is replaced
+      - With I(state=to_pod) the patterns only leave local entries out of what is sent; the pod's tree is replaced
         whole, so its excluded entries do not survive a restore that changes anything.
     type: list
     elements: str

@@ -190,8 +190,8 @@ def test_unreadable_file_of_another_uid_fails_naming_it(run_module, core, kubect
     assert excluded.rc == 0 and excluded["files_transferred"] == 1, excluded
 
 
-def test_directory_of_another_uid_the_restore_cannot_empty_fails_before_writing(run_module, core, kubectl, rns,
-                                                                                 toolbox_image, tmp_path):
+def test_directory_of_another_uid_the_restore_cannot_empty_fails_before_writing(
+        run_module, core, kubectl, rns, toolbox_image, tmp_path):
     # Both pods share the fsGroup, so the claim's root is writable for both; the other uid's directory (mode
     # 755, setgid from the root) is not writable for the application's uid, and a restore replaces the whole
     # tree: the file inside it could not be removed.

@@ -78,7 +78,7 @@ def test_disaster_recovery_into_a_new_restricted_namespace(archive, kubeconfig, 
     run = playbook("restore.yml", kubeconfig, archive["tmp"], NS, staging=str(archive["tmp"] / "restore"))
     assert run.rc == 0, run.failures or run.output[-4000:]
     # The labels come from the archive: the backup recorded them, the restore gave them to the namespace it created.
-    [created] = [result["msg"] for result in run.results("Plan | namespace")]
+    [created] = [result["msg"] for result in run.results("Plan | show the labels of the namespace it creates")]
     assert created[ENFORCE] == "restricted" and "kubernetes.io/metadata.name" not in created
     assert core.read_namespace(NS).metadata.labels[ENFORCE] == "restricted"
     assert root_pod_is_refused(core, NS)
