@@ -272,8 +272,8 @@ TRANSFERS = "SELECT count(*) FROM pgbench_history WHERE delta = 7 AND tid = 1 AN
 # it. The shell of the exec session waits for it: a pgbench left to be reparented to the container's PID 1, the
 # postmaster, would make it take pgbench's exit for a crashed backend and restart the server. Its clients' open
 # transactions die with it and roll back.
-WRITER = ("cat > /tmp/transfer.sql && pgbench -n -c 2 -R 40 -T 900 -f /tmp/transfer.sql appdb "
-          ">/tmp/pgbench.log 2>&1 & echo $! > /tmp/pgbench.pid; wait")
+WRITER = ("cat > /tmp/transfer.sql && { pgbench -n -c 2 -R 40 -T 900 -f /tmp/transfer.sql appdb "
+          ">/tmp/pgbench.log 2>&1 & echo $! > /tmp/pgbench.pid; wait; }")
 
 
 @pytest.mark.timeout(900)
