@@ -64,6 +64,11 @@ def restore_unmark_patches(objects, namespace):
     return restore_mark.unmark_patches(objects, namespace)
 
 
+def restore_completing_sentinel(objects, namespace, commit):
+    """The ConfigMap naming the objects whose marks a restore of `commit` removes next (see restore_mark)."""
+    return restore_mark.sentinel_definition(objects, namespace, commit)
+
+
 def restore_not_ready(failed_result, namespace):
     """The failure message of a readiness wait: the object, what was waited for, the status it reports."""
     return restore.not_ready_message(failed_result, namespace)
@@ -74,4 +79,5 @@ class FilterModule(object):
         return {"restore_deletion_targets": restore_deletion_targets, "restore_definitions": restore_definitions,
                 "restore_objects": restore_objects, "restore_data_components": restore_data_components,
                 "restore_unmark_patches": restore_unmark_patches,
+                "restore_completing_sentinel": restore_completing_sentinel,
                 "restore_ready_objects": restore_ready_objects, "restore_not_ready": restore_not_ready}

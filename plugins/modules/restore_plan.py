@@ -117,6 +117,8 @@ options:
       - The commit of the archive being restored. Objects whose C(statesafe.backup/restoring) annotation names it are
         the restore's own (left by an unfinished run of this restore). Without it, every present object follows the
         policy.
+      - So are the objects named by the ConfigMap C(statesafe-restore-completing) when it names this commit. A run
+        killed while it removed its marks (the restore's last step) left it, so a re-run finishes the completion.
     type: str
 attributes:
   check_mode:
@@ -275,8 +277,11 @@ from ansible_collections.statesafe.backup.plugins.module_utils.k8s.connection im
     module_argument_spec,
 )
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
+    ApiError,
+    ObjectNotFound,
     StatesafeError,
 )
+from ansible_collections.statesafe.backup.plugins.module_utils.capture import restore_mark
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s.module import (
     run_k8s_module,
 )
@@ -362,6 +367,20 @@ def _list_live(api, namespace, objects, components):
     return live, len(kinds)
 
 
+def _read_sentinel(api, namespace):
+    """The sentinel ConfigMap of an interrupted completion (restore_mark), or None when there is none or the identity
+    may not read ConfigMaps (then nothing is taken over on its account)."""
+    try:
+        return api.request("GET", "/api/v1/namespaces/{0}/configmaps/{1}".format(namespace, restore_mark.SENTINEL),
+                           location=dict(namespace=namespace, kind="ConfigMap", name=restore_mark.SENTINEL))
+    except ObjectNotFound:
+        return None
+    except ApiError as exc:
+        if exc.status == 403:
+            return None
+        raise
+
+
 def plan_restore(api, params, want_diff):
     """The module's work: read the archive's objects and manifest, list the namespace, decide."""
     namespace = params["namespace"]
@@ -369,8 +388,10 @@ def plan_restore(api, params, want_diff):
     archived = _read_archived(params["objects"], namespace)
     artifacts = _read_artifacts(params["manifest"], namespace)
     live, requests = _list_live(api, namespace, params["objects"], params["components"])
+    commit = params["archive_commit"]
+    live = restore_mark.remarked(live, restore_mark.completing_keys(_read_sentinel(api, namespace), commit), commit)
     plan = build_plan(params["objects"], archived, live, params["components"], artifacts, params["policy"],
-                      params["policy_by_kind"], want_diff=want_diff, commit=params["archive_commit"])
+                      params["policy_by_kind"], want_diff=want_diff, commit=commit)
     result = dict(changed=plan.pop("would_change"), list_requests=requests, **plan)
     if not want_diff:
         result.pop("diff")

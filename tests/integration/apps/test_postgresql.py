@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -267,17 +268,22 @@ END;
 INVARIANT = ("SELECT (SELECT sum(abalance) FROM pgbench_accounts) + (SELECT coalesce(sum(delta), 0) "
              "FROM pgbench_history)")
 TRANSFERS = "SELECT count(*) FROM pgbench_history WHERE delta = 7 AND tid = 1 AND bid = 1"
-# pgbench in the background of the pod, rate-limited so the dump is not starved on a small node; its pid kept
-# so the test can stop it. Its clients' open transactions die with it and roll back.
+# pgbench in the pod, rate-limited so the dump is not starved on a small node; its pid kept so the test can stop
+# it. The shell of the exec session waits for it: a pgbench left to be reparented to the container's PID 1, the
+# postmaster, would make it take pgbench's exit for a crashed backend and restart the server. Its clients' open
+# transactions die with it and roll back.
 WRITER = ("cat > /tmp/transfer.sql && { pgbench -n -c 2 -R 40 -T 900 -f /tmp/transfer.sql appdb "
-          ">/tmp/pgbench.log 2>&1 & echo $! > /tmp/pgbench.pid; }")
+          ">/tmp/pgbench.log 2>&1 & echo $! > /tmp/pgbench.pid; wait; }")
 
 
 @pytest.mark.timeout(900)
-def test_a_backup_under_writes_restores_a_consistent_database(server, kubectl):
+def test_a_backup_under_writes_restores_a_consistent_database(server, kubectl, cluster_state):
     total = query(kubectl, INVARIANT, "appdb")
-    kubectl("-n", NS, "exec", "-i", "postgresql-0", "-c", "postgresql", "--", "sh", "-c", WRITER,
-            input=TRANSFER.encode())
+    writer = subprocess.Popen([str(cluster_state / "bin" / "kubectl"), "--kubeconfig", server["kubeconfig"], "-n", NS,
+                               "exec", "-i", "postgresql-0", "-c", "postgresql", "--", "sh", "-c", WRITER],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    writer.stdin.write(TRANSFER.encode())
+    writer.stdin.close()
     try:
         started = int(query(kubectl, TRANSFERS, "appdb"))
         wait_until("pgbench to commit transfers", lambda: int(query(kubectl, TRANSFERS, "appdb")) > started + 20,
@@ -286,9 +292,9 @@ def test_a_backup_under_writes_restores_a_consistent_database(server, kubectl):
         backup = run(server, "backup.yml")
         after = int(query(kubectl, TRANSFERS, "appdb"))
     finally:
-        kubectl("-n", NS, "exec", "postgresql-0", "-c", "postgresql", "--", "sh", "-c",
-                'kill "$(cat /tmp/pgbench.pid)"; while kill -0 "$(cat /tmp/pgbench.pid)" 2>/dev/null; do sleep 0.2; '
-                "done", timeout=120)
+        kubectl("-n", NS, "exec", "postgresql-0", "-c", "postgresql", "--", "sh", "-c", 'kill "$(cat /tmp/pgbench.pid)"',
+                check=False, timeout=120)
+        writer.wait(timeout=120)
     assert backup.rc == 0, backup.failures or backup.output[-4000:]
     assert after > before, "no transfer was committed while the backup ran"
     assert query(kubectl, INVARIANT, "appdb") == total

@@ -2,15 +2,19 @@
 
 The sample stack in `sfr-rerun` is seeded, fingerprinted and backed up; the namespace is deleted. Then
 playbooks/restore.yml (no policy: the default `fail`) is started and its whole process tree SIGKILLed, as a crash
-of the controller would, three times in a row, each run taking over what the one before left:
+of the controller would, four times in a row, each run taking over what the one before left:
 
 - after the objects were applied (every StatefulSet exists, carrying the restore's mark), before any data;
 - during the ZooKeeper volume copy (its helper pod running, the StatefulSet scaled to 0);
-- during the MariaDB dump load (the load's connection open in the database).
+- during the MariaDB dump load (the load's connection open in the database);
+- while it removes its marks (the restore's last step; its sentinel ConfigMap, which names the objects whose marks
+  go next, is there): whichever marks were gone by then, at least one is (the test removes one itself when the kill
+  came before the first request, as the next request would have), so only the sentinel makes the re-run take the
+  unmarked objects over instead of refusing them as existing ones.
 
 Each phase is detected from the cluster's state, never from a fixed delay. Between the first and second kill, an
 object marked by another archive's restore is refused, naming it: what this restore did not make follows the policy.
-The fourth run, with the same options, finishes: the fingerprint equals the backed-up one, no object keeps the
+The fifth run, with the same options, finishes: the fingerprint equals the backed-up one, no object keeps the
 mark, and running the same restore once more is refused as over any running application (the restore is complete).
 """
 
@@ -29,6 +33,7 @@ from role_helpers import (ANSIBLE_PLAYBOOK, PLAYBOOKS, POLLS, backed_up_sample, 
 
 NS = "sfr-rerun"
 MARK = "statesafe.backup/restoring"
+SENTINEL = "statesafe-restore-completing"
 OTHER_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -63,6 +68,16 @@ def mark_of(read) -> str | None:
             return None
         raise
     return (obj.metadata.annotations or {}).get(MARK)
+
+
+def sentinel_exists(core) -> bool:
+    try:
+        core.read_namespaced_config_map(SENTINEL, NS)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
 
 
 def restore(kubeconfig, tmp):
@@ -135,7 +150,17 @@ def test_a_killed_restore_is_finished_by_running_it_again(archive, kubeconfig, c
             process.wait(timeout=30)
     assert "Volume | record the step" in third.log.read_text(), "the volume was restored before the dump"
 
-    # 4. The same restore, the same options: it takes over what the killed runs left and finishes.
+    # 4. Run again, killed while it removes its marks: its sentinel ConfigMap exists from just before the first
+    # removal until just after the last.
+    fourth = KilledRestore(kubeconfig, tmp, "complete")
+    fourth.kill_when("the marks being removed", lambda: sentinel_exists(core))
+    assert sentinel_exists(core), "killed before the sentinel was removed"
+    marked = [s for s in core.list_namespaced_secret(NS).items if MARK in (s.metadata.annotations or {})]
+    if len(marked) == len([s for s in core.list_namespaced_secret(NS).items
+                           if s.type != "kubernetes.io/service-account-token"]):
+        kubectl("annotate", "-n", NS, "secret", marked[0].metadata.name, f"{MARK}-")  # the next removal
+
+    # 5. The same restore, the same options: it takes over what the killed runs left and finishes.
     final = restore(kubeconfig, tmp)
     assert final.rc == 0, final.failures or final.output[-4000:]
     summary = final.stats["statesafe_restore"]
@@ -151,6 +176,7 @@ def test_a_killed_restore_is_finished_by_running_it_again(archive, kubeconfig, c
         ("StatefulSet", apps.list_namespaced_stateful_set(NS).items))
         for item in items if MARK in (item.metadata.annotations or {})]
     assert left == [], f"the complete restore left its mark on {left}"
+    assert not sentinel_exists(core)
 
     # Complete: the same restore again finds a running application it did not leave unfinished, and refuses.
     again = restore(kubeconfig, tmp)

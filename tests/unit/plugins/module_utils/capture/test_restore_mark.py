@@ -154,3 +154,38 @@ def test_a_complete_restore_leaves_nothing_to_resume():
     live = {"ConfigMap/c": obj("ConfigMap", "c", data={"a": "1"})}
     plan = rp.build_plan([ref()], archived, live, [], [], "fail", commit=COMMIT)
     assert plan["resumed"] == [] and plan["refused"] == ["ConfigMap/c"]
+
+
+def test_the_sentinel_names_the_commit_and_every_object_to_unmark():
+    sentinel = rm.sentinel_definition([ref("StatefulSet", "db"), ref("Secret", "s")], "sf", COMMIT)
+    assert (sentinel["kind"], sentinel["metadata"]["name"], sentinel["metadata"]["namespace"]) == (
+        "ConfigMap", rm.SENTINEL, "sf")
+    assert sentinel["data"]["commit"] == COMMIT
+    assert rm.completing_keys(sentinel, COMMIT) == {"Secret/s", "StatefulSet/db"}
+
+
+@pytest.mark.parametrize("sentinel", [
+    None, {}, {"data": {"commit": OTHER, "objects": '["Secret/s"]'}}, {"data": {"commit": COMMIT, "objects": "{"}},
+    {"data": {"commit": COMMIT, "objects": '{"Secret/s": 1}'}}, {"data": {"commit": COMMIT}},
+], ids=["none", "empty", "another archive", "not json", "not a list", "no objects"])
+def test_a_sentinel_of_another_archive_or_unreadable_takes_nothing_over(sentinel):
+    assert rm.completing_keys(sentinel, COMMIT) == frozenset()
+    assert rm.completing_keys({"data": {"commit": COMMIT, "objects": '["Secret/s"]'}}, None) == frozenset()
+
+
+def test_a_completion_killed_half_way_is_finished_by_a_rerun():
+    # The sentinel names all three; the kill came after two of them were unmarked.
+    keys = rm.completing_keys(rm.sentinel_definition(
+        [ref("Secret", "a"), ref("Secret", "b"), ref("StatefulSet", "db")], "sf", COMMIT), COMMIT)
+    live = {"Secret/a": obj("Secret", "a"), "Secret/b": obj("Secret", "b", mark=COMMIT),
+            "StatefulSet/db": obj("StatefulSet", "db"), "Secret/users": obj("Secret", "users"),
+            "Secret/foreign": obj("Secret", "foreign", mark=OTHER)}
+    remarked = rm.remarked(live, keys, COMMIT)
+    assert rm.mark_of(live["Secret/a"]) is None, "the live objects are left as they are"
+    objects = [ref("Secret", n) for n in ("a", "b", "users", "foreign")] + [ref("StatefulSet", "db")]
+    planned = {e["key"]: e["action"] for e in rp.plan_objects(objects, remarked, "fail", commit=COMMIT)}
+    assert planned == {"Secret/a": "update", "Secret/b": "update", "StatefulSet/db": "update",
+                       "Secret/users": "refuse", "Secret/foreign": "refuse"}
+    data = rp.plan_data([{"name": "db", "type": "dump", "statefulset": "db"}], remarked, "fail", commit=COMMIT)
+    assert (data[0]["ours"], data[0]["action"]) == (True, "restore")
+    assert rm.remarked(live, frozenset(), COMMIT) is live
