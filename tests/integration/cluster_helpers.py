@@ -6,9 +6,13 @@ name, so `from conftest import ...` would depend on collection order.
 
 from __future__ import annotations
 
+import copy
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,3 +48,33 @@ def exists(read) -> bool:
         if exc.status == 404:
             return False
         raise
+
+
+@contextmanager
+def service_account_kubeconfig(api_client, admin_kubeconfig: str, namespace: str, name: str,
+                               rules: list[client.V1PolicyRule], path: Path):
+    """A ServiceAccount `name` in `namespace` bound to a Role of `rules`, and a kubeconfig at `path` that acts as it:
+    (path, user name, token). The ServiceAccount, Role and RoleBinding are deleted afterwards."""
+    core, rbac = client.CoreV1Api(api_client), client.RbacAuthorizationV1Api(api_client)
+    core.create_namespaced_service_account(namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name)))
+    rbac.create_namespaced_role(namespace, client.V1Role(metadata=client.V1ObjectMeta(name=name), rules=rules))
+    rbac.create_namespaced_role_binding(namespace, client.V1RoleBinding(
+        metadata=client.V1ObjectMeta(name=name),
+        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name=name),
+        subjects=[client.RbacV1Subject(kind="ServiceAccount", name=name, namespace=namespace)]))
+    try:
+        token = core.create_namespaced_service_account_token(name, namespace, client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))).status.token
+        admin = yaml.safe_load(Path(admin_kubeconfig).read_text())
+        cluster = copy.deepcopy(admin["clusters"][0])
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "clusters": [cluster],
+            "users": [{"name": name, "user": {"token": token}}],
+            "contexts": [{"name": name, "context": {"cluster": cluster["name"], "user": name, "namespace": namespace}}],
+            "current-context": name}))
+        path.chmod(0o600)
+        yield str(path), f"system:serviceaccount:{namespace}:{name}", token
+    finally:
+        rbac.delete_namespaced_role_binding(name, namespace)
+        rbac.delete_namespaced_role(name, namespace)
+        core.delete_namespaced_service_account(name, namespace)

@@ -21,7 +21,6 @@ Every run shares one repository, so "nothing marked complete" is checked against
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 from pathlib import Path
@@ -30,6 +29,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from cluster_helpers import service_account_kubeconfig
 from role_helpers import REPO, namespace_exists, playbook, sample
 
 NS = "sf-faults"
@@ -247,10 +247,9 @@ def test_full_staging_disk_fails_naming_the_path(stack, small_disk, kubeconfig):
 
 
 @pytest.fixture
-def narrow_kubeconfig(stack, api_client, core, kubeconfig, tmp_path):
+def narrow_kubeconfig(stack, api_client, kubeconfig, tmp_path):
     """A kubeconfig for a ServiceAccount that may read everything the profile exports but not exec in pods."""
     name = "narrow-backup"
-    rbac = client.RbacAuthorizationV1Api(api_client)
     rules = [
         client.V1PolicyRule(api_groups=[""], resources=["secrets", "configmaps", "services", "endpoints"],
                             verbs=["get", "list"]),
@@ -260,29 +259,8 @@ def narrow_kubeconfig(stack, api_client, core, kubeconfig, tmp_path):
         client.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["get", "list", "create", "delete"]),
         client.V1PolicyRule(api_groups=[""], resources=["persistentvolumeclaims"], verbs=["get"]),
     ]
-    core.create_namespaced_service_account(NS, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name)))
-    rbac.create_namespaced_role(NS, client.V1Role(metadata=client.V1ObjectMeta(name=name), rules=rules))
-    rbac.create_namespaced_role_binding(NS, client.V1RoleBinding(
-        metadata=client.V1ObjectMeta(name=name),
-        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name=name),
-        subjects=[client.RbacV1Subject(kind="ServiceAccount", name=name, namespace=NS)]))
-    try:
-        token = core.create_namespaced_service_account_token(name, NS, client.AuthenticationV1TokenRequest(
-            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))).status.token
-        admin = yaml.safe_load(Path(kubeconfig).read_text())
-        cluster = copy.deepcopy(admin["clusters"][0])
-        path = tmp_path / "narrow.kubeconfig"
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "clusters": [cluster],
-            "users": [{"name": name, "user": {"token": token}}],
-            "contexts": [{"name": name, "context": {"cluster": cluster["name"], "user": name, "namespace": NS}}],
-            "current-context": name}))
-        path.chmod(0o600)
-        yield str(path), f"system:serviceaccount:{NS}:{name}", token
-    finally:
-        rbac.delete_namespaced_role_binding(name, NS)
-        rbac.delete_namespaced_role(name, NS)
-        core.delete_namespaced_service_account(name, NS)
+    with service_account_kubeconfig(api_client, kubeconfig, NS, name, rules, tmp_path / "narrow.kubeconfig") as found:
+        yield found
 
 
 def test_missing_rbac_verb_fails_in_preflight_naming_it(stack, narrow_kubeconfig, tmp_path):
