@@ -10,7 +10,9 @@ workloads restarted onto it; then:
 - a restore with policy update brings the values back and restarts the two running readers (their
   pods see the backed-up values), not the bystander nor the one at 0 replicas; the summary names
   each restarted workload with what it reads, and the idle one with its reason;
-- with `restart_changed=false` the configuration is restored and no pod is restarted.
+- with `restart_changed=false` the configuration is restored and no pod is restarted;
+- an identity that may update the application's ConfigMaps but not create one restores all the same: the
+  sentinel ConfigMap the completion writes is refused (Forbidden) and the marks are removed without it.
 
 That a restore of identical configuration restarts nothing is a unit test (test_rollout.py): here each
 playbook run costs seconds, and the file stays near two minutes.
@@ -25,7 +27,9 @@ import json
 import time
 
 import pytest
+from kubernetes import client
 
+from cluster_helpers import service_account_kubeconfig
 from role_helpers import playbook
 
 NS = "sfc-restart"
@@ -165,3 +169,21 @@ def test_restart_changed_false_restores_the_configuration_without_restarting(app
         {"GREETING": "backed-up"}
     # The running pod still has the value it started with: what the restart is for.
     assert seen(kubectl, before["web"], "echo $GREETING $TOKEN") == "changed-later token-2"
+
+
+def test_an_identity_that_may_not_create_configmaps_completes_without_the_sentinel(app, kubectl, api_client,
+                                                                                   tmp_path):
+    apply(kubectl, manifests("changed-later", "token-2")[:2])
+    read = ["get", "list", "watch"]
+    rules = [client.V1PolicyRule(api_groups=[""], resources=["configmaps", "secrets"], verbs=read + ["update", "patch"]),
+             client.V1PolicyRule(api_groups=[""], resources=["namespaces", "pods"], verbs=read),
+             client.V1PolicyRule(api_groups=["apps"], resources=["deployments", "statefulsets", "daemonsets",
+                                                                 "replicasets"], verbs=read)]
+    with service_account_kubeconfig(api_client, app["kubeconfig"], NS, "no-create", rules,
+                                    tmp_path / "no-create.kubeconfig") as identity:
+        summary = restore(dict(app, kubeconfig=identity[0]), restart_changed=False)
+    assert any(step["step"] == "complete" for step in summary["steps"]), summary["steps"]
+    assert json.loads(kubectl("-n", NS, "get", "configmap", "settings", "-o", "json").stdout)["data"] == \
+        {"GREETING": "backed-up"}
+    left = kubectl("-n", NS, "get", "configmaps,secrets", "-o", "json").stdout
+    assert b"statesafe.backup/restoring" not in left and b"statesafe-restore-completing" not in left
