@@ -16,6 +16,8 @@ from pathlib import Path
 
 from kubernetes import client
 
+from process_tree import KilledPlaybook
+
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "cluster" / "sample" / "sample.sh"
 PLAYBOOKS = REPO / "playbooks"
@@ -87,20 +89,40 @@ def playbook_env() -> dict[str, str]:
 POLLS = {"restore_poll_interval": 2, "schedule_poll_interval": 3}
 
 
-def playbook(name: str, kubeconfig: str, tmp: Path, namespace: str, *options: str, timeout: float = 900,
-             venv: Path | None = None, **extra) -> PlaybookRun:
-    """ansible-playbook playbooks/<name> against `namespace`, repository under tmp/repo unless given.
-
-    `timeout` bounds the run: a hung run fails its test naming the playbook, never the whole suite.
-    `venv`: another virtualenv (tests/compat/venv.sh) whose ansible-playbook and Python run it."""
+def playbook_argv(name: str, kubeconfig: str, tmp: Path, namespace: str, *options: str, venv: Path | None = None,
+                  **extra) -> list[str]:
+    """The ansible-playbook command line of playbooks/<name> against `namespace`, repository under tmp/repo unless
+    given; `venv`: another virtualenv (tests/compat/venv.sh) whose ansible-playbook and Python run it."""
     command = Path(venv) / "bin" / "ansible-playbook" if venv else ANSIBLE_PLAYBOOK
     python = str(Path(venv) / "bin" / "python") if venv else sys.executable
     variables = {"kubeconfig": kubeconfig, "repository": str(tmp / "repo"), "app_namespace": namespace,
                  "ansible_python_interpreter": python, **POLLS, **extra}
-    argv = [str(command), str(PLAYBOOKS / name), "-e", json.dumps(variables), *options]
+    return [str(command), str(PLAYBOOKS / name), "-e", json.dumps(variables), *options]
+
+
+def playbook(name: str, kubeconfig: str, tmp: Path, namespace: str, *options: str, timeout: float = 900,
+             venv: Path | None = None, **extra) -> PlaybookRun:
+    """ansible-playbook playbooks/<name> against `namespace` (playbook_argv), read through the JSON callback.
+
+    `timeout` bounds the run: a hung run fails its test naming the playbook, never the whole suite."""
+    argv = playbook_argv(name, kubeconfig, tmp, namespace, *options, venv=venv, **extra)
     started = time.monotonic()
     run = subprocess.run(argv, env=playbook_env(), capture_output=True, text=True, check=False, timeout=timeout)
     return PlaybookRun(run, time.monotonic() - started)
+
+
+# The default callback writes each task as it starts: a killed run's log says how far it got.
+TASK_LOG = {"ANSIBLE_STDOUT_CALLBACK": "default"}
+
+
+class KilledPlaybookRun(KilledPlaybook):
+    """playbooks/<name> as playbook() runs it, started in a session of its own with its output in `log`, and killed
+    with every process below it once `reached()` is true (process_tree.KilledPlaybook.kill_when)."""
+
+    def __init__(self, name: str, kubeconfig: str, tmp: Path, namespace: str, log: Path,
+                 env: dict[str, str] | None = None, **extra):
+        super().__init__(playbook_argv(name, kubeconfig, tmp, namespace, **extra), {**playbook_env(), **(env or {})},
+                         log)
 
 
 def namespace_exists(core: client.CoreV1Api, namespace: str) -> bool:

@@ -21,16 +21,14 @@ import json
 import os
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from process_tree import KilledPlaybook, argv_of, descendants
-from role_helpers import (ANSIBLE_PLAYBOOK, PLAYBOOKS, REPO, listed_archives, namespace_exists, playbook, playbook_env,
-                          sample)
+from process_tree import argv_of, descendants
+from role_helpers import REPO, KilledPlaybookRun, listed_archives, namespace_exists, playbook, sample
 
 NS = "sf-kills"
 BRANCH = "softwarefactory"
@@ -69,15 +67,12 @@ def profile(**changes) -> dict:
     return data
 
 
-class KilledRun(KilledPlaybook):
+class KilledRun(KilledPlaybookRun):
     """ansible-playbook backup.yml, killed with every process below it once `reached()` is true."""
 
     def __init__(self, stack, profile_data: dict, env: dict | None = None):
-        variables = {"kubeconfig": stack["kubeconfig"], "repository": str(stack["repo"]), "app_namespace": NS,
-                     "staging": str(stack["staging"]), "profile_data": profile_data,
-                     "ansible_python_interpreter": sys.executable}
-        super().__init__([str(ANSIBLE_PLAYBOOK), str(PLAYBOOKS / "backup.yml"), "-e", json.dumps(variables)],
-                         {**playbook_env(), **(env or {})}, stack["tmp"] / "killed-run.log")
+        super().__init__("backup.yml", stack["kubeconfig"], stack["tmp"], NS, stack["tmp"] / "killed-run.log", env=env,
+                         repository=str(stack["repo"]), staging=str(stack["staging"]), profile_data=profile_data)
 
 
 @pytest.fixture(scope="module")

@@ -20,16 +20,12 @@ mark, and running the same restore once more is refused as over any running appl
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 
 import pytest
 from kubernetes.client.rest import ApiException
 
-from process_tree import KilledPlaybook
-from role_helpers import (ANSIBLE_PLAYBOOK, PLAYBOOKS, POLLS, backed_up_sample, mariadb, playbook, playbook_env,
-                          sample)
+from role_helpers import TASK_LOG, KilledPlaybookRun, backed_up_sample, mariadb, playbook, sample
 
 NS = "sfr-rerun"
 MARK = "statesafe.backup/restoring"
@@ -45,7 +41,7 @@ def archive(kubeconfig, core, tmp_path_factory):
         yield state
 
 
-class KilledRestore(KilledPlaybook):
+class KilledRestore(KilledPlaybookRun):
     """ansible-playbook restore.yml with the options every run of this test uses, killed once `reached()` is true."""
 
     what = "restore"
@@ -53,11 +49,8 @@ class KilledRestore(KilledPlaybook):
     interval = 0.1
 
     def __init__(self, kubeconfig: str, tmp, label: str):
-        variables = {"kubeconfig": kubeconfig, "repository": str(tmp / "repo"), "app_namespace": NS,
-                     "staging": str(tmp / "restore"), "ansible_python_interpreter": sys.executable, **POLLS}
-        # The default callback writes each task as it starts: the log says how far the run got.
-        super().__init__([str(ANSIBLE_PLAYBOOK), str(PLAYBOOKS / "restore.yml"), "-e", json.dumps(variables)],
-                         {**playbook_env(), "ANSIBLE_STDOUT_CALLBACK": "default"}, tmp / f"killed-{label}.log")
+        super().__init__("restore.yml", kubeconfig, tmp, NS, tmp / f"killed-{label}.log", env=TASK_LOG,
+                         staging=str(tmp / "restore"))
 
 
 def mark_of(read) -> str | None:
