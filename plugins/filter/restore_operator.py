@@ -20,8 +20,15 @@ def restore_operator_settings(profile, namespace):
 
 
 def restore_operator_pause(deployment):
-    """What stopping and starting the operator's Deployment needs: its pods' selector and its replicas."""
-    return {"selector": operator.pod_selector(deployment), "replicas": operator.replicas_to_restore(deployment)}
+    """What stopping and starting the operator's Deployment needs (module_utils/profile/operator.pause)."""
+    return operator.pause(deployment)
+
+
+def restore_operator_scale_patch(replicas, deployment, namespace, stop):
+    """The Deployment merge patch that stops the operator (recording `replicas`) or starts it at `replicas`."""
+    patch = operator.stop_patch(replicas) if stop else operator.start_patch(replicas)
+    patch["metadata"].update({"name": deployment, "namespace": namespace})
+    return dict(patch, apiVersion="apps/v1", kind="Deployment")
 
 
 def _archived_data(planned):
@@ -52,5 +59,6 @@ class FilterModule(object):
     def filters(self):
         return {"restore_operator_settings": restore_operator_settings,
                 "restore_operator_pause": restore_operator_pause,
+                "restore_operator_scale_patch": restore_operator_scale_patch,
                 "restore_changed_secrets": restore_changed_secrets,
                 "restore_secrets_changed_message": restore_secrets_changed_message}

@@ -27,8 +27,9 @@ description:
   - "With I(archive_commit), an object that carries the annotation C(statesafe.backup/restoring) with that commit was
     applied by a restore of the same archive that did not finish (the restore removes the annotation when it is
     complete): it is the restore's own, applied again (C(update)) whatever its policy, and the data of such a
-    workload is written again (C(restore)). Objects without the annotation, or with another commit in it, follow
-    the policy."
+    workload is written again (C(restore)), as is the data of a workload such an object controls (an operator's
+    StatefulSet, made from the custom resource the unfinished restore applied). Objects without the annotation, or
+    with another commit in it, follow the policy."
   - Changes nothing. C(changed) says whether the restore it plans would change the namespace, so that
     C(--check --diff) shows what would be created, updated, recreated and overwritten.
 extends_documentation_fragment:

@@ -24,8 +24,9 @@ into a running pod, so it counts as present and follows the default policy.
 
 An object that carries the mark of an unfinished restore of the same archive (``restore_mark``) is the
 restore's own whatever the policy: it is applied again (update) and the data of its workload is written
-again (restore), so a re-run finishes what a killed run left half done. Objects without that mark, or with the
-mark of another archive, follow the table above.
+again (restore), so a re-run finishes what a killed run left half done. So is the data of a workload whose
+controller is such an object (an operator's StatefulSet, made from the custom resource the unfinished restore
+applied). Objects without that mark, or with the mark of another archive, follow the table above.
 
 ``build_plan`` applies this to a whole restore; the diff entries it returns never contain the
 value of a Secret.
@@ -176,11 +177,19 @@ def data_owner(component):
     return None, None
 
 
-def plan_data(components, live, policy, policy_by_kind=None, commit=None):
+def controlled_by(obj, uids):
+    """Whether an object's controller (its ownerReference with controller: true) is one of `uids`."""
+    references = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("controller") and ref.get("uid") in uids for ref in references)
+
+
+def plan_data(components, live, policy, policy_by_kind=None, commit=None, own_uids=()):
     """One entry per volume or dump component: the workload's policy and the action on its data.
 
     components: dicts with name, type and optionally workload_kind and workload_name (or statefulset, a
-    StatefulSet's name); live and commit as for plan_objects.
+    StatefulSet's name); live and commit as for plan_objects; own_uids: the uids of the live objects that are the
+    restore's own (plan_objects' ``ours``). A workload that one of them controls (an operator made it from a custom
+    resource the unfinished restore applied) is the restore's own too, though it carries no mark.
     """
     planned = []
     for component in components:
@@ -189,7 +198,7 @@ def plan_data(components, live, policy, policy_by_kind=None, commit=None):
         if name:
             current = live.get(object_key(kind, name))
             present = current is not None
-            ours = is_ours(current, commit)
+            ours = is_ours(current, commit) or (present and controlled_by(current, own_uids))
             component_policy = policy_for(kind, policy, policy_by_kind)
         else:
             present = True
@@ -304,7 +313,8 @@ def build_plan(objects, archived, live, components, artifacts, policy, policy_by
             diff = object_diff(entry["key"], entry["action"], current, wanted)
             if diff:
                 diffs.append(diff)
-    planned_data = plan_data(components, live, policy, policy_by_kind, commit)
+    own_uids = frozenset(entry["uid"] for entry in planned_objects if entry["ours"] and entry["uid"])
+    planned_data = plan_data(components, live, policy, policy_by_kind, commit, own_uids)
     for entry in planned_data:
         entry["files"], entry["bytes"] = artifact_totals(entry, artifacts)
         if want_diff:

@@ -62,10 +62,48 @@ def pod_selector(deployment):
     return ",".join("{0}={1}".format(key, labels[key]) for key in sorted(labels))
 
 
+# Written on the operator's Deployment together with replicas 0, removed together with the replicas given back: a
+# restore killed while the operator is stopped leaves it, and the next run starts the operator at that count before
+# it waits for the operator's workloads (which a stopped operator would never bring back).
+STOPPED_ANNOTATION = "statesafe.backup/operator-replicas"
+
+
+def _stopped_count(deployment):
+    value = ((deployment.get("metadata") or {}).get("annotations") or {}).get(STOPPED_ANNOTATION)
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        return None
+    return count if count > 0 else None
+
+
 def replicas_to_restore(deployment):
-    """The replica count to give the operator back: what it had before the restore stopped it (at least 1, since
-    an operator at 0 replicas reconciles nothing and the check after it would prove nothing)."""
+    """The replica count to give the operator back: the count an interrupted restore recorded when it stopped it,
+    else what it has now (at least 1, since an operator at 0 replicas reconciles nothing and the check after it
+    would prove nothing)."""
+    recorded = _stopped_count(deployment)
+    if recorded is not None:
+        return recorded
     return max(int((deployment.get("spec") or {}).get("replicas", 1) or 0), 1)
+
+
+def pause(deployment):
+    """What stopping and starting the operator's Deployment needs: its pods' selector, the replicas to give back,
+    and whether it is stopped now (replicas 0: left so by a killed restore, or by hand), in which case the restore
+    starts it before it waits for the operator's workloads."""
+    stopped = int((deployment.get("spec") or {}).get("replicas", 1) or 0) == 0
+    return {"selector": pod_selector(deployment), "replicas": replicas_to_restore(deployment),
+            "stopped": stopped, "interrupted": _stopped_count(deployment) is not None}
+
+
+def stop_patch(replicas):
+    """The merge patch that stops the operator and records the count to give back, in one request."""
+    return {"metadata": {"annotations": {STOPPED_ANNOTATION: str(int(replicas))}}, "spec": {"replicas": 0}}
+
+
+def start_patch(replicas):
+    """The merge patch that starts the operator at `replicas` and removes the record of its stop, in one request."""
+    return {"metadata": {"annotations": {STOPPED_ANNOTATION: None}}, "spec": {"replicas": int(replicas)}}
 
 
 def changed_secrets(archived, live):

@@ -38,5 +38,17 @@ def test_an_unreadable_archived_secret_is_named_without_its_content(tmp_path):
 
 def test_pause_and_settings_filters():
     assert restore_operator.restore_operator_pause(
-        {"spec": {"replicas": 1, "selector": {"matchLabels": {"app": "op"}}}}) == {"selector": "app=op", "replicas": 1}
+        {"spec": {"replicas": 1, "selector": {"matchLabels": {"app": "op"}}}}) == {"selector": "app=op", "replicas": 1,
+                                                                      "stopped": False, "interrupted": False}
     assert restore_operator.restore_operator_settings({"name": "a", "components": []}, "sf") == {}
+
+
+def test_scale_patch_filter_names_the_deployment():
+    stop = restore_operator.restore_operator_scale_patch(2, "op", "ops", True)
+    assert stop == {"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "op", "namespace": "ops",
+                                 "annotations": {"statesafe.backup/operator-replicas": "2"}},
+                    "spec": {"replicas": 0}}
+    start = restore_operator.restore_operator_scale_patch(2, "op", "ops", False)
+    assert start["spec"] == {"replicas": 2}
+    assert start["metadata"]["annotations"] == {"statesafe.backup/operator-replicas": None}

@@ -148,6 +148,39 @@ def test_the_plan_of_a_rerun_says_what_it_resumes_and_refuses_what_is_not_its_ow
     assert plan["would_change"] is True
 
 
+def owned(kind, name, owner, controller=True):
+    """A live object an operator made from `owner` (a live object): its ownerReference names owner's uid."""
+    made = obj(kind, name, spec={"replicas": 0})
+    made["metadata"]["ownerReferences"] = [{"apiVersion": "example.com/v1", "kind": owner["kind"],
+                                            "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
+                                            "controller": controller}]
+    return made
+
+
+def test_the_data_of_a_workload_the_restores_own_resource_controls_is_the_restores_own():
+    """An operator made the StatefulSets from the custom resource a killed restore applied: they carry no mark, and a
+    re-run writes their data again instead of refusing them as the user's running application."""
+    archived = {"SoftwareFactory/sf": obj("SoftwareFactory", "sf", spec={"a": 1}),
+                "SoftwareFactory/other": obj("SoftwareFactory", "other", spec={"a": 1})}
+    for document in archived.values():
+        document["metadata"] = {"name": document["metadata"]["name"]}
+    ours = obj("SoftwareFactory", "sf", mark=COMMIT, spec={"a": 1})
+    users = obj("SoftwareFactory", "other", spec={"a": 1})  # present, not the restore's: its policy refuses it
+    live = {"SoftwareFactory/sf": ours, "SoftwareFactory/other": users,
+            "StatefulSet/db": owned("StatefulSet", "db", ours),
+            "StatefulSet/cache": owned("StatefulSet", "cache", users),
+            "StatefulSet/side": owned("StatefulSet", "side", ours, controller=False)}
+    objects = [ref("SoftwareFactory", "sf"), ref("SoftwareFactory", "other")]
+    components = [{"name": name, "type": "dump", "statefulset": name, "pod": name + "-0"}
+                  for name in ("db", "cache", "side")]
+    plan = rp.build_plan(objects, archived, live, components, [], "fail", commit=COMMIT)
+    assert plan["resumed"] == ["SoftwareFactory/sf", "data of db"]
+    actions = dict((entry["name"], entry["action"]) for entry in plan["data"])
+    # Only a controller makes a workload the resource's: another owner reference is not one.
+    assert actions == {"db": "restore", "cache": "refuse", "side": "refuse"}
+    assert "StatefulSet/cache (data of cache)" in plan["refused"]
+
+
 def test_a_complete_restore_leaves_nothing_to_resume():
     # After the restore removed its marks, the same archive again is refused as any running application is.
     archived = {"ConfigMap/c": obj("ConfigMap", "c", data={"a": "1"})}

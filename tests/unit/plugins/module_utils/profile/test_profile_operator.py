@@ -121,6 +121,37 @@ def test_pause_selector_and_replicas():
     assert operator.replicas_to_restore({"spec": {}}) == 1
 
 
+def annotated(replicas, value):
+    return {"metadata": {"annotations": {operator.STOPPED_ANNOTATION: value}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "op"}}}}
+
+
+def test_an_operator_a_killed_restore_stopped_is_given_back_the_count_it_recorded():
+    assert operator.pause(annotated(0, "3")) == {"selector": "app=op", "replicas": 3, "stopped": True,
+                                                 "interrupted": True}
+    # Killed between its stop and the pods' end, or started by hand since: still the recorded count.
+    assert operator.pause(annotated(1, "3"))["replicas"] == 3
+    assert operator.pause(annotated(1, "3"))["stopped"] is False
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", "", None])
+def test_a_record_that_is_not_a_positive_count_is_ignored(value):
+    assert operator.pause(annotated(0, value)) == {"selector": "app=op", "replicas": 1, "stopped": True,
+                                                   "interrupted": False}
+
+
+def test_an_operator_stopped_by_hand_is_stopped_but_not_interrupted():
+    assert operator.pause({"spec": {"replicas": 0}}) == {"selector": "", "replicas": 1, "stopped": True,
+                                                         "interrupted": False}
+
+
+def test_stop_and_start_patches_carry_the_record_with_the_replicas():
+    assert operator.stop_patch(2) == {"metadata": {"annotations": {operator.STOPPED_ANNOTATION: "2"}},
+                                      "spec": {"replicas": 0}}
+    assert operator.start_patch("2") == {"metadata": {"annotations": {operator.STOPPED_ANNOTATION: None}},
+                                         "spec": {"replicas": 2}}
+
+
 # ---------------------------------------------------------------- restored Secrets after the operator reconciled
 
 
