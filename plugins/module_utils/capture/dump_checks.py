@@ -214,8 +214,10 @@ def _command_failure(what, report, status, stderr, timeout, elapsed, location):
     if report.rc == 0:
         return None
     if is_timeout(report.rc, elapsed, timeout):
-        return ExecTimeout("{0}: the command timed out after {1} s and was ended in the container".format(
-            what, timeout), rc=report.rc, stderr=detail, **location)
+        # What it said last tells where it hung (a profile prints which database it dumps).
+        return ExecTimeout("{0}: the command timed out after {1} s and was ended in the container{2}".format(
+            what, timeout, "; its last output: " + detail if detail else ""), rc=report.rc, stderr=detail,
+            **location)
     return ExecFailed("{0}: the command failed with rc {1}: {2}".format(what, report.rc, detail or "(no error output)"),
                       rc=report.rc, stderr=detail, **location)
 

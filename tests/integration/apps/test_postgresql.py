@@ -10,7 +10,9 @@ its own settings, grants and comment, pgbench's tables, and a database whose nam
 - on the running server (policy update) a changed row comes back, and the database is a new one (the load went
   into a new database, which then took the name);
 - a load stopped half-way (the backend of pg_restore's COPY ended) leaves the database as it was;
-- a dump cut short is refused by the profile's trailer; the revision probe moves on a write, not on a dump;
+- a dump cut short is refused by the profile's trailer; a database whose table is locked by a transaction that
+  does not end fails the backup at the dump's timeout, naming the database, with no archive made; the revision
+  probe moves on a write, not on a dump;
 - a backup taken while pgbench keeps moving money from accounts into the history (two tables, one invariant:
   balances plus history stay constant) restores a database where the invariant holds, with a number of transfers
   between those committed before the backup began and those committed when it ended.
@@ -207,6 +209,52 @@ def test_a_dump_cut_short_is_refused_by_the_trailer(server):
     backup = run(server, "backup.yml", profile=profile)
     assert backup.rc != 0
     assert "do not match the expected trailer" in backup.output
+
+
+# Holds an ACCESS EXCLUSIVE lock on one of appdb's tables (a migration that never ends) until its backend is ended.
+HOLD_LOCK = ("BEGIN; LOCK TABLE pgbench_accounts IN ACCESS EXCLUSIVE MODE; "
+             "SELECT pg_sleep(600) /* statesafe-test-lock */;\n")
+LOCK_HELD = ("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+             "WHERE c.relname = 'pgbench_accounts' AND l.mode = 'AccessExclusiveLock' AND l.granted")
+DUMPS_RUNNING = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'"
+
+
+def branch_heads(server) -> str:
+    """Every branch of the test's bup repository and its commit: what a complete backup moves."""
+    return subprocess.run(["git", "--git-dir", str(server["tmp"] / "repo"), "for-each-ref",
+                           "--format=%(refname) %(objectname)"], capture_output=True, text=True, check=True,
+                          timeout=60).stdout
+
+
+def test_a_database_that_does_not_answer_fails_naming_it_and_leaves_nothing(server, kubectl, cluster_state):
+    """A lock no dump can get (appdb's table held by a transaction that does not end): the dump's timeout ends it,
+    the error names namespace, pod, container and the database it was dumping, pg_dump is gone from the server,
+    and no archive was made."""
+    heads = branch_heads(server)
+    assert "refs/heads/postgresql " in heads, "the earlier tests made archives"
+    holder = subprocess.Popen([str(cluster_state / "bin" / "kubectl"), "--kubeconfig", server["kubeconfig"], "-n",
+                               NS, "exec", "-i", "postgresql-0", "-c", "postgresql", "--", "psql", "-X", "-q",
+                               "-d", "appdb"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    holder.stdin.write(HOLD_LOCK.encode())
+    holder.stdin.flush()
+    try:
+        wait_until("the lock on pgbench_accounts held", lambda: query(kubectl, LOCK_HELD, "appdb") == "1",
+                   timeout=60, interval=0.5)
+        profile = copy.deepcopy(PROFILE)
+        next(c for c in profile["components"] if c["name"] == "databases")["timeout"] = 20
+        backup = run(server, "backup.yml", profile=profile)
+    finally:
+        psql(kubectl, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE query LIKE '%statesafe-test-lock%' AND pid <> pg_backend_pid()", check=False)
+        holder.stdin.close()
+        holder.wait(timeout=120)
+    assert backup.rc != 0
+    message = " ".join(backup.failures)
+    assert "timed out after 20 s" in message and "pg_dump of database appdb" in message, message
+    assert f"namespace={NS} pod=postgresql-0 container=postgresql" in message, message
+    wait_until("no pg_dump connected to the server", lambda: query(kubectl, DUMPS_RUNNING) == "0", timeout=60)
+    assert branch_heads(server) == heads, "a failed backup moved a branch"
 
 
 def test_the_revision_moves_on_a_write_and_not_on_a_dump(server, kubectl):

@@ -133,6 +133,8 @@ def test_judge_dump_accepts_a_complete_verified_dump():
     (dict(report=dump_checks.Report(3, 0, 1, SHA_A), stderr="mariadb-dump: Got error"), ExecFailed,
      "failed with rc 3: mariadb-dump: Got error"),
     (dict(report=dump_checks.Report(124, 0, 1, SHA_A)), ExecTimeout, "timed out after 60 s"),
+    (dict(report=dump_checks.Report(124, 0, 1, SHA_A), stderr="pg_dump of database appdb"), ExecTimeout,
+     "timed out after 60 s and was ended in the container; its last output: pg_dump of database appdb"),
     (dict(report=dump_checks.Report(143, 0, 1, SHA_A), elapsed=61.0), ExecTimeout, "timed out"),
     (dict(report=dump_checks.Report(143, 0, 1, SHA_A), elapsed=2.0), ExecFailed, "failed with rc 143"),
     (dict(report=dump_checks.Report(0, 141, 1, SHA_A)), StreamError, "tee rc 141"),
