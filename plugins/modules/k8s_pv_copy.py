@@ -57,11 +57,26 @@ options:
     description: Pod to copy from or to. Mutually exclusive with I(pvc).
     type: str
   container:
-    description: Container of I(pod); defaults to the pod's default container. Not used with I(pvc).
+    description:
+      - Container of I(pod); defaults to the pod's default container.
+      - With I(pvc) and I(through=user), the container of the claim's user to read through; by default the first
+        container that mounts the claim.
     type: str
   pvc:
-    description: PersistentVolumeClaim to copy from or to, through a helper pod. Mutually exclusive with I(pod).
+    description: PersistentVolumeClaim to copy from or to, through a helper pod (or see I(through)). Mutually exclusive
+      with I(pod).
     type: str
+  through:
+    description:
+      - How a copy from I(pvc) reaches the claim. C(helper) starts a helper pod that mounts it (docs/helper-pods.md).
+        C(user) reads through a running pod that already mounts the whole claim (the first by name; a mount with
+        C(subPath) is passed over), in I(container) or the first container that mounts it, at its mount path. No pod
+        is created, so no image is pulled and nothing must pass admission, but that container needs the tools listed
+        above and reads as the application's own user.
+      - C(user) only reads (I(state=from_pod)): a restore writes through a helper pod with the claim's users stopped.
+    type: str
+    choices: [helper, user]
+    default: helper
   remote_path:
     description:
       - Directory to copy. With I(pod), an absolute path in the container. With I(pvc), a path inside the claim;
@@ -155,6 +170,14 @@ EXAMPLES = r"""
     remote_path: /var/lib/zuul/keys
     local_path: /var/backups/staging/volumes/zuul-keys
 
+- name: Copy a claim through the container of the Deployment's pod that mounts it (no helper pod)
+  statesafe.backup.k8s_pv_copy:
+    namespace: web
+    pvc: web-data
+    through: user
+    container: main
+    local_path: /var/backups/staging/volumes/web-data
+
 - name: Restore a claim from the local copy (the workload is scaled to zero)
   statesafe.backup.k8s_pv_copy:
     namespace: sf
@@ -246,20 +269,25 @@ plan:
     remove: 1
     ignored: 0
     unchanged: 49988
+read_through:
+  description: The pod, container and path the copy read the claim through, with I(through=user).
+  returned: when I(pvc) is used with I(through=user)
+  type: dict
+  sample: {pod: web-5d8f7c9b4-x2k7p, container: main, path: /data}
 helper_pod:
   description: Name of the helper pod used with I(pvc) (already removed).
-  returned: when I(pvc) is used outside check mode
+  returned: when I(pvc) is used through a helper outside check mode
   type: str
   sample: statesafe-copy-data-mariadb-0-a1b2c3
 helper_node:
   description: Node the helper pod ran on; null when the claim had no user and the scheduler chose.
-  returned: when I(pvc) is used outside check mode
+  returned: when I(pvc) is used through a helper outside check mode
   type: str
 helper_identity:
   description:
     - Who the helper pod ran as, and where that was read (C(source), e.g. C(pod app-0, container db));
       C(uid_origin) says C(declared) or the namespace annotation it came from. A null C(uid) is the image's user.
-  returned: when I(pvc) is used outside check mode
+  returned: when I(pvc) is used through a helper outside check mode
   type: dict
   sample:
     uid: 1000
@@ -296,6 +324,7 @@ ARGUMENT_SPEC = dict(
     pod=dict(type="str"),
     container=dict(type="str"),
     pvc=dict(type="str"),
+    through=dict(type="str", choices=["helper", "user"], default="helper"),
     remote_path=dict(type="str", default="/"),
     local_path=dict(type="path", required=True),
     exclude=dict(type="list", elements="str", default=[]),
@@ -309,7 +338,7 @@ ARGUMENT_SPEC = dict(
 def main():
     module = AnsibleK8SModule(
         argument_spec=module_argument_spec(ARGUMENT_SPEC),
-        mutually_exclusive=[("pod", "pvc"), ("container", "pvc")],
+        mutually_exclusive=[("pod", "pvc")],
         required_one_of=[("pod", "pvc")],
         supports_check_mode=True,
     )

@@ -93,6 +93,40 @@ def claim_users(pods, claim):
     return sorted(users, key=pod_name)
 
 
+def claim_mount(pods, claim, container=None):
+    """Where a running pod mounts the whole claim: (pod, container name, mount path) of the first such pod by name,
+    in `container` or else the first of its containers that mounts the claim.
+
+    A mount with subPath shows only part of the claim, so it is passed over; ObjectNotFound names every pod looked
+    at and why it was not taken when none fits."""
+    passed = []
+    for pod in claim_users(pods, claim):
+        phase = (pod.get("status") or {}).get("phase")
+        if phase != "Running":
+            passed.append("{0} ({1})".format(pod_name(pod), phase or "no phase"))
+            continue
+        volumes = set(v.get("name") for v in (pod.get("spec") or {}).get("volumes") or []
+                      if (v.get("persistentVolumeClaim") or {}).get("claimName") == claim)
+        reasons = []
+        for candidate in (pod.get("spec") or {}).get("containers") or []:
+            if container and candidate.get("name") != container:
+                continue
+            for mount in candidate.get("volumeMounts") or []:
+                if mount.get("name") not in volumes:
+                    continue
+                if mount.get("subPath") or mount.get("subPathExpr"):
+                    reasons.append("container {0} mounts only a subPath of it".format(candidate["name"]))
+                    continue
+                return pod, candidate["name"], mount["mountPath"]
+        passed.append("{0} ({1})".format(pod_name(pod), "; ".join(reasons) or (
+            "no container {0} mounting it".format(container) if container else "no container mounts it")))
+    raise ObjectNotFound(
+        "no running pod mounts claim {0} whole{1}{2}; copy it through a helper pod instead".format(
+            claim, " in container " + container if container else "",
+            ": looked at " + ", ".join(passed) if passed else " (no pod mounts it)"),
+        kind="PersistentVolumeClaim", name=claim)
+
+
 def find_pods(api, namespace, name=None, label_selector=None):
     """The pods named or selected; ObjectNotFound when there are none."""
     if name:

@@ -32,8 +32,10 @@ COMPONENT_KEYS = {
     "dump": (("pod", "command", "restore_command"),
              ("container", "extension", "trailer", "timeout", "statefulset", "revision")),
     "volume": (("claim",), ("statefulset", "workload", "workload_kind", "path", "exclude", "timeout", "revision",
-                            "helper_image")),
+                            "helper_image", "through", "container")),
 }
+# How a backup reads a claim: a helper pod that mounts it, or the container of a running pod that does.
+VOLUME_THROUGH = ("helper", "user")
 # The kinds a volume's workload can be: those with a scale subresource (k8s/claim_workloads.py).
 WORKLOAD_KINDS = ("StatefulSet", "Deployment", "ReplicaSet")
 SELECTION_KEYS = ("kind", "api_version", "names", "label_selectors", "optional", "references")
@@ -221,6 +223,11 @@ def _component(check, path, component):
         _volume_workload(check, path, component)
     if ctype == "volume" and "helper_image" in component:
         check.string(path + ".helper_image", component["helper_image"], IMAGE_REF, "an image reference")
+    if ctype == "volume" and "through" in component:
+        check.one_of(path + ".through", component["through"], VOLUME_THROUGH)
+    if ctype == "volume" and "container" in component and component.get("through") != "user":
+        check.error(path + ".container", "only with through: user (the container of the claim's user to read "
+                                         "through; a helper pod has its own)")
     if ctype in ("dump", "volume") and component.get("revision") is not None:
         _revision(check, path + ".revision", component["revision"], component)
 

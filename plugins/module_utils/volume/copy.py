@@ -229,13 +229,22 @@ def resolve_pod_target(api, namespace, pod, container, path):
     return Target(namespace, pod, container, path)
 
 
-def claim_root(path):
-    """Path inside the claim, as seen in the helper; refuses '..'."""
+def claim_root(path, mount=MOUNT_PATH):
+    """Path inside the claim, as seen where it is mounted (the helper's mount by default); refuses '..'."""
     relative = (path or ".").strip("/")
     parts = [p for p in relative.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise InvalidInput("remote_path must stay inside the claim", path=path)
-    return posixpath.join(MOUNT_PATH, *parts) if parts else MOUNT_PATH
+    return posixpath.join(mount, *parts) if parts else mount
+
+
+def resolve_claim_user_target(api, namespace, claim, container, path):
+    """A running pod that mounts the claim, its container and the path in it: a copy read through the application's
+    own container, without a helper pod."""
+    pod_obj, container, mount = pod_utils.claim_mount(api.list_pods(namespace), claim, container)
+    pod_obj["metadata"].setdefault("namespace", namespace)
+    pod_utils.ensure_running(pod_obj, container)
+    return Target(namespace, pod_utils.pod_name(pod_obj), container, claim_root(path, mount))
 
 
 def run(k8s_client, api, params, check_mode):
@@ -257,6 +266,18 @@ def run(k8s_client, api, params, check_mode):
         return copy(resolve_pod_target(api, namespace, params["pod"], params.get("container"), params["remote_path"]))
 
     claim = params["pvc"]
+    location = dict(namespace=namespace, kind="PersistentVolumeClaim", name=claim)
+    if params.get("through") == "user":
+        if not from_pod:
+            raise InvalidInput("a copy into claim {0} goes through a helper pod, with the pods that use the claim "
+                               "stopped; through=user only reads".format(claim), **location)
+        target = resolve_claim_user_target(api, namespace, claim, params.get("container"), params["remote_path"])
+        result = copy(target)
+        result["read_through"] = {"pod": target.pod, "container": target.container, "path": target.root}
+        return result
+    if params.get("container"):
+        raise InvalidInput("container names the container of a claim's user to read through (through=user); a "
+                           "helper pod has its own", **location)
     if check_mode:
         return {"changed": False, "skipped": True,
                 "msg": "check mode does not start a helper pod to read claim {0}/{1}".format(namespace, claim)}

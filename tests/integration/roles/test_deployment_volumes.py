@@ -4,7 +4,8 @@ One namespace `sfd-deploy-<random>`, claims of the `local` StorageClass, the app
 
 - claim `web-data` (ReadWriteOnce) mounted by every pod of two Deployments: `web` (2 replicas, named in the
   profile with workload_kind Deployment) and `reader` (1 replica, found from its pods' owners); on one node a
-  ReadWriteOnce claim is shared by all of them, as a ReadWriteMany one would be on several;
+  ReadWriteOnce claim is shared by all of them, as a ReadWriteMany one would be on several. The backup reads it
+  through the container of one of those pods (`through: user`), the restore through a helper pod;
 - claim `spare`, which no pod mounts: captured through a helper pod, restored by writing it directly.
 
 Backed up once; then the data is changed, deleted and added to; a restore (policy update) brings back every file
@@ -29,7 +30,9 @@ from role_helpers import playbook
 UID, GID, FS_GROUP = 1000, 1000, 2000
 MISSING_IMAGE = "localhost/statesafe-no-such-image:sfd"
 PROFILE = {"name": "sfd-web", "components": [
-    {"name": "web", "type": "volume", "claim": "web-data", "workload": "web", "workload_kind": "Deployment"},
+    # Read through the container of a pod that mounts it (no helper pod); restored through a helper as any volume.
+    {"name": "web", "type": "volume", "claim": "web-data", "workload": "web", "workload_kind": "Deployment",
+     "through": "user", "container": "main"},
     {"name": "spare", "type": "volume", "claim": "spare"},
 ]}
 # Every file with its size and sha256, and every directory: what "byte for byte" compares.
@@ -142,6 +145,11 @@ def test_backup_captures_the_deployments_claim_and_the_unused_one(app):
     steps = {step["component"]: step for step in app["backup"]["steps"]}
     assert app["backup"]["complete"] is True
     assert steps["web"]["status"] == "ok" and steps["spare"]["status"] == "ok"
+    # web-data was read through the first of its users by name (reader-..., then web-...), at its mount path.
+    through = steps["web"]["read_through"]
+    assert through["pod"].startswith("reader-") and through["container"] == "main" and through["path"] == "/data"
+    assert steps["web"]["helper_pod"] is None
+    assert steps["spare"]["read_through"] is None and steps["spare"]["helper_pod"].startswith("statesafe-")
 
 
 def test_restore_brings_every_file_back_and_the_deployments_at_their_replica_counts(app, core, apps, kubectl):

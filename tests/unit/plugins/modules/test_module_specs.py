@@ -67,7 +67,7 @@ def test_k8s_pv_copy_returns_what_it_documents():
     plan = mirror.plan_mirror({"a": mirror.Entry("file", 1, 1, 0o644, 0, 0, None)}, {})
     result = pv_copy.copy_summary(plan, 0.0, 1, 1, True)
     doc = returned(k8s_pv_copy)
-    documented = set(doc) - {"error_location", "helper_pod", "helper_node", "helper_identity"}
+    documented = set(doc) - {"error_location", "helper_pod", "helper_node", "helper_identity", "read_through"}
     assert set(result) - {"changed"} == documented
     assert set(result["plan"]) == set(doc["plan"]["sample"])
 

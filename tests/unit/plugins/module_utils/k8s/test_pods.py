@@ -72,3 +72,45 @@ def test_claim_users():
                               pod("done", claims=["data"], phase="Succeeded"), pod("gone", claims=["data"], deleting=True),
                               pod("none")], "data")
     assert [pods.pod_name(p) for p in found] == ["a", "z"]
+
+
+def mounting(name, mounts, phase="Running", claim="data"):
+    """A pod whose volume `v` is the claim, and a container per (container name, mount of `v` or None)."""
+    return {"metadata": {"name": name, "namespace": "ns"},
+            "spec": {"volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": claim}}],
+                     "containers": [{"name": c, "volumeMounts": [dict({"name": "v"}, **m)] if m is not None else []}
+                                    for c, m in mounts]},
+            "status": {"phase": phase}}
+
+
+class TestClaimMount:
+    def test_the_first_running_user_by_name_and_its_first_container_that_mounts_the_claim(self):
+        users = [mounting("web-b", [("main", {"mountPath": "/data"})]),
+                 mounting("web-a", [("sidecar", None), ("main", {"mountPath": "/srv", "readOnly": True})])]
+        found_pod, container, path = pods.claim_mount(users + [mounting("other", [("x", {"mountPath": "/"})],
+                                                                        claim="else")], "data")
+        assert (pods.pod_name(found_pod), container, path) == ("web-a", "main", "/srv")
+
+    def test_the_container_asked_for(self):
+        both = mounting("web-a", [("main", {"mountPath": "/data"}), ("tools", {"mountPath": "/mnt/data"})])
+        assert pods.claim_mount([both], "data", "tools")[1:] == ("tools", "/mnt/data")
+
+    def test_a_subpath_mount_or_a_pod_not_running_is_passed_over_and_named(self):
+        users = [mounting("web-a", [("main", {"mountPath": "/data", "subPath": "www"})]),
+                 mounting("web-b", [("main", {"mountPath": "/data"})], phase="Pending")]
+        with pytest.raises(ObjectNotFound) as caught:
+            pods.claim_mount(users, "data")
+        message = str(caught.value)
+        assert ("no running pod mounts claim data whole: looked at web-a (container main mounts only a subPath of "
+                "it), web-b (Pending); copy it through a helper pod instead") in message, message
+        assert "namespace" not in caught.value.location and caught.value.location["name"] == "data"
+
+    def test_a_container_that_does_not_mount_it(self):
+        with pytest.raises(ObjectNotFound) as caught:
+            pods.claim_mount([mounting("web-a", [("main", {"mountPath": "/data"}), ("tools", None)])], "data", "tools")
+        assert "in container tools: looked at web-a (no container tools mounting it)" in str(caught.value)
+
+    def test_no_pod_mounts_it(self):
+        with pytest.raises(ObjectNotFound) as caught:
+            pods.claim_mount([], "data")
+        assert "no running pod mounts claim data whole (no pod mounts it)" in str(caught.value)

@@ -86,6 +86,12 @@ def test_top_level_problems(profile, problem):
     (lambda p: p["components"][2].update(helper_image="debian bookworm"),
      "components[2].helper_image: 'debian bookworm' is not an image reference"),
     (lambda p: p["components"][2].update(helper_image=""), "components[2].helper_image: must be a non-empty string, got ''"),
+    (lambda p: p["components"][2].update(through="pod"), "components[2].through: 'pod' is not one of helper, user"),
+    (lambda p: p["components"][2].update(container="main"),
+     "components[2].container: only with through: user (the container of the claim's user to read through; a helper "
+     "pod has its own)"),
+    (lambda p: p["components"][2].update(through="user", container=""),
+     "components[2].container: must be a non-empty string, got ''"),
     (lambda p: p["components"][1].update(helper_image="x"),
      "components[1].helper_image: unknown key for type dump (expected one of name, type, pod, command, "
      "restore_command, container, extension, trailer, timeout, statefulset, revision)"),

@@ -24,6 +24,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     ExecFailed,
     FileChangedWhileRead,
     InvalidInput,
+    PodNotReady,
     StreamCut,
     StreamError,
     UnsafeArchive,
@@ -296,6 +297,50 @@ def test_claim_root(path, root):
 def test_claim_root_refuses_escape(path):
     with pytest.raises(InvalidInput):
         pv_copy.claim_root(path)
+
+
+def test_claim_root_under_a_users_mount():
+    assert pv_copy.claim_root("db/", "/var/lib/app") == "/var/lib/app/db"
+    assert pv_copy.claim_root("/", "/var/lib/app") == "/var/lib/app"
+
+
+class _Pods(object):
+    def __init__(self, pods):
+        self.pods = pods
+
+    def list_pods(self, namespace, label_selector=None):
+        return self.pods
+
+
+def _user(name="web-a", state=None):
+    return {"metadata": {"name": name},
+            "spec": {"volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "data"}}],
+                     "containers": [{"name": "main", "volumeMounts": [{"name": "v", "mountPath": "/srv/data"}]}]},
+            "status": {"phase": "Running", "containerStatuses": [{"name": "main", "state": state or {"running": {}}}]}}
+
+
+def test_a_copy_through_the_claims_user_reads_at_its_mount_path():
+    target = pv_copy.resolve_claim_user_target(_Pods([_user()]), "ns", "data", None, "db")
+    assert (target.namespace, target.pod, target.container, target.root) == ("ns", "web-a", "main", "/srv/data/db")
+
+
+def test_a_copy_through_a_user_whose_container_is_not_running_names_it():
+    with pytest.raises(PodNotReady) as caught:
+        pv_copy.resolve_claim_user_target(_Pods([_user(state={"waiting": {"reason": "CrashLoopBackOff"}})]), "ns",
+                                          "data", None, "/")
+    assert "CrashLoopBackOff" in str(caught.value) and "namespace=ns pod=web-a container=main" in str(caught.value)
+
+
+@pytest.mark.parametrize("params, words", [
+    (dict(state="to_pod", through="user"), "goes through a helper pod"),
+    (dict(state="from_pod", through="helper", container="main"), "of a claim's user to read through (through=user)"),
+])
+def test_what_a_copy_through_a_user_refuses(tmp_path, params, words):
+    base = dict(namespace="ns", pvc="data", pod=None, remote_path="/", local_path=str(tmp_path), exclude=[],
+                preserve_owner=True, helper_image="i", helper_start_timeout=1, timeout=1, container=None)
+    with pytest.raises(InvalidInput) as caught:
+        pv_copy.run(None, _Pods([_user()]), dict(base, **params), False)
+    assert words in str(caught.value) and "kind=PersistentVolumeClaim name=data" in str(caught.value)
 
 
 def test_target_location():
