@@ -73,7 +73,7 @@ options:
         C(subPath) is passed over), in I(container) or the first container that mounts it, at its mount path. No pod
         is created, so no image is pulled and nothing must pass admission, but that container needs the tools listed
         above and reads as the application's own user.
-      - C(user) only reads (I(state=from_pod)): a restore writes through a helper pod with the claim's users stopped.
+      - C(user) only reads (I(state=from_pod)); a restore writes through a helper pod with the claim's users stopped.
     type: str
     choices: [helper, user]
     default: helper

@@ -188,7 +188,7 @@ def test_disaster_recovery_with_the_operator_running(archive, kubeconfig, core, 
         run = restore(kubeconfig, archive, "restore")
     assert run.rc == 0, run.failures or run.output[-4000:]
     # Once ZooKeeper ran again, whenever the restore had it at 0 for its volume, no pod of the operator existed.
-    running = [index for index, (replicas, _) in enumerate(watch.samples) if replicas == 1]
+    running = [index for index, sample_seen in enumerate(watch.samples) if sample_seen[0] == 1]
     assert running, f"no sample saw zookeeper running: {watch.samples}"
     scaled_down = [pods for replicas, pods in watch.samples[running[0]:] if replicas == 0]
     assert scaled_down, f"no sample saw zookeeper at 0 replicas after it ran: {watch.samples}"

@@ -37,9 +37,9 @@ def test_an_unreadable_archived_secret_is_named_without_its_content(tmp_path):
 
 
 def test_pause_and_settings_filters():
-    assert restore_operator.restore_operator_pause(
-        {"spec": {"replicas": 1, "selector": {"matchLabels": {"app": "op"}}}}) == {"selector": "app=op", "replicas": 1,
-                                                                      "stopped": False, "interrupted": False}
+    paused = restore_operator.restore_operator_pause({"spec": {"replicas": 1,
+                                                               "selector": {"matchLabels": {"app": "op"}}}})
+    assert paused == {"selector": "app=op", "replicas": 1, "stopped": False, "interrupted": False}
     assert restore_operator.restore_operator_settings({"name": "a", "components": []}, "sf") == {}
 
 
