@@ -2,12 +2,12 @@
 
 A small application of our own in namespace `sfc-restart` (no sample stack: only configuration and
 the workloads that read it): a Deployment reading a ConfigMap through envFrom and a Secret through
-an env secretKeyRef, a StatefulSet mounting the Secret, a Deployment reading neither and one at 0
-replicas reading the ConfigMap. The profile backs up the ConfigMap and the Secret only (the workloads
+an env secretKeyRef, a StatefulSet mounting the Secret, a DaemonSet reading the ConfigMap through an env
+configMapKeyRef, a Deployment reading neither and one at 0 replicas reading the ConfigMap. The profile backs up the ConfigMap and the Secret only (the workloads
 are managed elsewhere, as with GitOps). After the backup the configuration is changed and the
 workloads restarted onto it; then:
 
-- a restore with policy update brings the values back and restarts the two running readers (their
+- a restore with policy update brings the values back and restarts the three running readers (their
   pods see the backed-up values), not the bystander nor the one at 0 replicas; the summary names
   each restarted workload with what it reads, and the idle one with its reason;
 - with `restart_changed=false` the configuration is restored and no pod is restarted;
@@ -41,7 +41,7 @@ PROFILE = {
                     "resources": [{"kind": "ConfigMap", "label_selectors": ["app.kubernetes.io/part-of=restart-app"]},
                                   {"kind": "Secret", "label_selectors": ["app.kubernetes.io/part-of=restart-app"]}]}],
 }
-READERS = {"Deployment/web", "StatefulSet/worker"}
+READERS = {"Deployment/web", "StatefulSet/worker", "DaemonSet/agent"}
 
 
 def pod_template(name: str, spec: dict) -> dict:
@@ -70,6 +70,10 @@ def manifests(greeting: str, token: str) -> list[dict]:
                   "template": pod_template("worker", {
                       "container": {"volumeMounts": [{"name": "token", "mountPath": "/token", "readOnly": True}]},
                       "volumes": [{"name": "token", "secret": {"secretName": "token"}}]})}},
+        {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": NS},
+         "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                  "template": pod_template("agent", {"container": {"env": [{"name": "GREETING", "valueFrom": {
+                      "configMapKeyRef": {"name": "settings", "key": "GREETING"}}}]}})}},
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bystander", "namespace": NS},
          "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "bystander"}},
                   "template": pod_template("bystander", {})}},
@@ -84,7 +88,7 @@ def apply(kubectl, objects: list[dict]) -> None:
 
 
 def settle(kubectl) -> None:
-    for workload in ("deployment/web", "statefulset/worker", "deployment/bystander"):
+    for workload in ("deployment/web", "statefulset/worker", "daemonset/agent", "deployment/bystander"):
         kubectl("-n", NS, "rollout", "status", workload, "--timeout=180s", timeout=200)
 
 
@@ -97,7 +101,7 @@ def pods(core) -> dict[str, str]:
         by_app = {}
         for item in items:
             by_app.setdefault(item.metadata.labels["app"], []).append(f"{item.metadata.name}/{item.metadata.uid}")
-        if all(len(names) == 1 for names in by_app.values()) and len(by_app) == 3:
+        if all(len(names) == 1 for names in by_app.values()) and len(by_app) == 4:
             return {app: names[0] for app, names in by_app.items()}
         assert time.monotonic() < deadline, f"pods of {NS} did not settle: {by_app}"
         time.sleep(1)
@@ -125,12 +129,13 @@ def app(kubeconfig, kubectl, core, tmp_path_factory):
 def change_and_restart(kubectl, core) -> dict[str, str]:
     """Change both values after the backup, and restart the readers onto them, as an operator would."""
     apply(kubectl, manifests("changed-later", "token-2")[:2])
-    for workload in ("deployment/web", "statefulset/worker"):
+    for workload in ("deployment/web", "statefulset/worker", "daemonset/agent"):
         kubectl("-n", NS, "rollout", "restart", workload)
     settle(kubectl)
     running = pods(core)
     assert seen(kubectl, running["web"], "echo $GREETING $TOKEN") == "changed-later token-2"
     assert seen(kubectl, running["worker"], "cat /token/token") == "token-2"
+    assert seen(kubectl, running["agent"], "echo $GREETING") == "changed-later"
     return running
 
 
@@ -146,7 +151,8 @@ def test_a_restore_restarts_the_readers_of_what_it_changed_and_only_them(app, ku
     summary = restore(app)
     assert set(summary["restarted"]) == READERS
     assert summary["restarted_because"] == {"Deployment/web": ["ConfigMap/settings", "Secret/token"],
-                                            "StatefulSet/worker": ["Secret/token"]}
+                                            "StatefulSet/worker": ["Secret/token"],
+                                            "DaemonSet/agent": ["ConfigMap/settings"]}
     step = next(s for s in summary["steps"] if s["step"] == "restart")
     assert sorted(step["changed_config"]) == ["ConfigMap/settings", "Secret/token"]
     assert [(e["workload"], e["reason"].split(":")[0]) for e in step["left_alone"]] == [
@@ -154,10 +160,11 @@ def test_a_restore_restarts_the_readers_of_what_it_changed_and_only_them(app, ku
     # Names only: a value of the Secret never reaches the summary.
     assert "token-1" not in json.dumps(summary) and "token-2" not in json.dumps(summary)
     after = pods(core)
-    assert after["web"] != before["web"] and after["worker"] != before["worker"]
+    assert after["web"] != before["web"] and after["worker"] != before["worker"] and after["agent"] != before["agent"]
     assert after["bystander"] == before["bystander"]
     assert seen(kubectl, after["web"], "echo $GREETING $TOKEN") == "backed-up token-1"
     assert seen(kubectl, after["worker"], "cat /token/token") == "token-1"
+    assert seen(kubectl, after["agent"], "echo $GREETING") == "backed-up"
 
 
 def test_restart_changed_false_restores_the_configuration_without_restarting(app, kubectl, core):
