@@ -43,13 +43,16 @@ def key(kind, name):
 
 
 def changed_config(plan_objects):
-    """The Secrets and ConfigMaps the restore plan writes with content that differs from what runs.
+    """The Secrets and ConfigMaps the restore plan writes with content that differs from what runs, and those an
+    unfinished restore of the same archive wrote (``ours``): a run killed between writing them and restarting
+    their readers left those readers on the old values, and this run finds nothing left to change. Whether a
+    reader predates the write is decided after (predates_config), so readers already restarted stay as they are.
 
-    plan_objects: statesafe.backup.restore_plan's `objects` (kind, key, action, differs).
+    plan_objects: statesafe.backup.restore_plan's `objects` (kind, key, action, differs, ours).
     """
     return sorted(entry["key"] for entry in plan_objects
                   if entry.get("kind") in CONFIG_KINDS and entry.get("action") in _WRITTEN
-                  and entry.get("differs", True))
+                  and (entry.get("differs", True) or entry.get("ours")))
 
 
 def restarted_by_restore(plan_objects, plan_data):

@@ -42,6 +42,22 @@ def test_changed_config_is_what_the_plan_writes_with_a_difference():
     assert rollout.changed_config(plan) == ["ConfigMap/again", "ConfigMap/new", "Secret/created"]
 
 
+def test_config_an_unfinished_restore_wrote_counts_as_changed():
+    """A run killed between writing the configuration and restarting its readers: the re-run finds nothing left to
+    change, and its readers are still on the old values."""
+    resumed = dict(obj("ConfigMap", "settings", "update", differs=False), ours=True)
+    plan = [resumed, obj("Secret", "same", "update", differs=False), dict(obj("ConfigMap", "kept", "skip"), ours=True)]
+    assert rollout.changed_config(plan) == ["ConfigMap/settings"]
+    web = workload("Deployment", "web", {"containers": [{"envFrom": [{"configMapRef": {"name": "settings"}}]}]})
+    web["kind"], web["metadata"]["name"] = "Deployment", "web"
+    # Readers that started before the killed run wrote it are restarted; those it restarted already are not.
+    assert rollout.users_of([web], rollout.changed_config(plan), pods=[pod("web", created=EARLY)],
+                            written={"ConfigMap/settings": WRITTEN})[0] == [
+        {"workload": "Deployment/web", "uses": ["ConfigMap/settings"]}]
+    assert rollout.users_of([web], rollout.changed_config(plan), pods=[pod("web", created=LATE)],
+                            written={"ConfigMap/settings": WRITTEN})[0] == []
+
+
 def test_config_references_reads_env_envfrom_and_every_volume_kind():
     spec = {
         "initContainers": [{"env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "init-secret", "key": "k"}}}]}],
