@@ -199,7 +199,7 @@ def test_disaster_recovery_with_the_operator_running(archive, kubeconfig, core, 
         < steps.index("secrets checked") < steps.index("complete"), steps
     [operator_step] = [s for s in run.stats["statesafe_restore"]["steps"] if s["step"] == "operator"]
     assert operator_step["workloads"] == ["StatefulSet/mariadb", "StatefulSet/zookeeper", "StatefulSet/zuul-scheduler"]
-    assert operator_step["started_first"] is True
+    assert operator_step["started_first"] is True and operator_step["stopped_by_a_restore"] is True
     # The data went in while the operator was stopped, and it runs again, the record of its stop gone.
     operator = apps.read_namespaced_deployment(STANDIN, NS)
     assert (operator.status.ready_replicas or 0) == 1
