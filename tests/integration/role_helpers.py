@@ -111,8 +111,19 @@ def playbook(name: str, kubeconfig: str, tmp: Path, namespace: str, *options: st
     return PlaybookRun(run, time.monotonic() - started)
 
 
-# The default callback writes each task as it starts: a killed run's log says how far it got.
-TASK_LOG = {"ANSIBLE_STDOUT_CALLBACK": "default"}
+# A killed run's log says how far it got: the default callback's results, and `STARTED: <task name>` the moment a
+# task starts (tests/integration/callback_plugins/task_starts.py; the default callback writes a banner only with the
+# task's first result under the free strategy). Unbuffered: Ansible never flushes its stdout, a file here.
+TASK_LOG = {"ANSIBLE_STDOUT_CALLBACK": "default", "PYTHONUNBUFFERED": "1",
+            "ANSIBLE_CALLBACK_PLUGINS": str(Path(__file__).resolve().parent / "callback_plugins"),
+            "ANSIBLE_CALLBACKS_ENABLED": "task_starts"}
+
+
+def tasks_started(log: Path, task: str) -> int:
+    """How many times the killed run whose output is `log` has started a task named `task` (as its role names it,
+    templated: `phase last`; the line prefixes it with the role's name: `restore : Apply | ...`)."""
+    started = [line[len("STARTED: "):] for line in log.read_text().splitlines() if line.startswith("STARTED: ")]
+    return sum(1 for name in started if name == task or name.endswith(f" : {task}"))
 
 
 class KilledPlaybookRun(KilledPlaybook):

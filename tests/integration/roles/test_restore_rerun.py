@@ -2,19 +2,22 @@
 
 The sample stack in `sfr-rerun` is seeded, fingerprinted and backed up; the namespace is deleted. Then
 playbooks/restore.yml (no policy: the default `fail`) is started and its whole process tree SIGKILLed, as a crash
-of the controller would, four times in a row, each run taking over what the one before left:
+of the controller would, six times in a row, each run taking over what the one before left:
 
 - after the objects were applied (every StatefulSet exists, carrying the restore's mark), before any data;
 - during the ZooKeeper volume copy (its helper pod running, the StatefulSet scaled to 0);
 - during the MariaDB dump load (the load's connection open in the database);
+- while it applies the objects of the last phase (the SoftwareFactory resource), inside that task;
+- while it waits for the StatefulSets it restored to be ready, inside that task;
 - while it removes its marks (the restore's last step; its sentinel ConfigMap, which names the objects whose marks
   go next, is there): whichever marks were gone by then, at least one is (the test removes one itself when the kill
   came before the first request, as the next request would have), so only the sentinel makes the re-run take the
   unmarked objects over instead of refusing them as existing ones.
 
-Each phase is detected from the cluster's state, never from a fixed delay. Between the first and second kill, an
+Each phase is detected from the cluster's state or from the task the run has started (the test aid
+tests/integration/callback_plugins/task_starts.py), never from a fixed delay. Between the first and second kill, an
 object marked by another archive's restore is refused, naming it: what this restore did not make follows the policy.
-The fifth run, with the same options, finishes: the fingerprint equals the backed-up one, no object keeps the
+The seventh run, with the same options, finishes: the fingerprint equals the backed-up one, no object keeps the
 mark, and running the same restore once more is refused as over any running application (the restore is complete).
 """
 
@@ -23,14 +26,20 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from role_helpers import TASK_LOG, KilledPlaybookRun, backed_up_sample, mariadb, playbook, sample
+from role_helpers import (TASK_LOG, KilledPlaybookRun, backed_up_sample, mariadb, playbook, sample,
+                          tasks_started)
 
 NS = "sfr-rerun"
 MARK = "statesafe.backup/restoring"
 SENTINEL = "statesafe-restore-completing"
 OTHER_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+# Tasks the killed runs are killed in (roles/restore/tasks/apply.yml for the last phase, ready.yml).
+LAST_APPLY = "Apply | objects, server-side (no last-applied annotation), marked as this restore's, phase last"
+READY_WAIT = "Ready | every StatefulSet restored or holding restored data is Ready"
+SOFTWARE_FACTORY = ("sf.softwarefactory-project.io", "v1")
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +86,8 @@ def restore(kubeconfig, tmp):
     return playbook("restore.yml", kubeconfig, tmp, NS, staging=str(tmp / "restore"))
 
 
-@pytest.mark.timeout(1200)
-def test_a_killed_restore_is_finished_by_running_it_again(archive, kubeconfig, core, apps, kubectl,
+@pytest.mark.timeout(1500)
+def test_a_killed_restore_is_finished_by_running_it_again(archive, kubeconfig, core, apps, api_client, kubectl,
                                                           cluster_state):
     tmp, commit = archive["tmp"], archive["commit"]
     sample(kubeconfig, NS, "destroy")
@@ -143,17 +152,31 @@ def test_a_killed_restore_is_finished_by_running_it_again(archive, kubeconfig, c
             process.wait(timeout=30)
     assert "Volume | record the step" in third.log.read_text(), "the volume was restored before the dump"
 
-    # 4. Run again, killed while it removes its marks: its sentinel ConfigMap exists from just before the first
+    # 4. Run again, killed while it applies the last phase's objects, whether or not its request reached the API
+    # server before the kill.
+    fourth = KilledRestore(kubeconfig, tmp, "last")
+    fourth.kill_when("the last phase being applied", lambda: tasks_started(fourth.log, LAST_APPLY) == 1)
+    assert "Dumps, loaded only" in fourth.log.read_text(), "the data was written before the last phase"
+
+    # 5. Run again, killed while it waits for the StatefulSets it restored to be ready; the resource applied last is
+    # there, with this restore's mark.
+    fifth = KilledRestore(kubeconfig, tmp, "ready")
+    fifth.kill_when("the readiness wait", lambda: tasks_started(fifth.log, READY_WAIT) == 1)
+    custom = client.CustomObjectsApi(api_client)
+    resource = custom.get_namespaced_custom_object(*SOFTWARE_FACTORY, NS, "softwarefactories", "my-sf")
+    assert resource["metadata"]["annotations"][MARK] == commit
+
+    # 6. Run again, killed while it removes its marks: its sentinel ConfigMap exists from just before the first
     # removal until just after the last.
-    fourth = KilledRestore(kubeconfig, tmp, "complete")
-    fourth.kill_when("the marks being removed", lambda: sentinel_exists(core))
+    sixth = KilledRestore(kubeconfig, tmp, "complete")
+    sixth.kill_when("the marks being removed", lambda: sentinel_exists(core))
     assert sentinel_exists(core), "killed before the sentinel was removed"
     marked = [s for s in core.list_namespaced_secret(NS).items if MARK in (s.metadata.annotations or {})]
     if len(marked) == len([s for s in core.list_namespaced_secret(NS).items
                            if s.type != "kubernetes.io/service-account-token"]):
         kubectl("annotate", "-n", NS, "secret", marked[0].metadata.name, f"{MARK}-")  # the next removal
 
-    # 5. The same restore, the same options: it takes over what the killed runs left and finishes.
+    # 7. The same restore, the same options: it takes over what the killed runs left and finishes.
     final = restore(kubeconfig, tmp)
     assert final.rc == 0, final.failures or final.output[-4000:]
     summary = final.stats["statesafe_restore"]
