@@ -7,6 +7,8 @@ name, so `from conftest import ...` would depend on collection order.
 from __future__ import annotations
 
 import copy
+import fcntl
+import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,7 @@ from kubernetes.client.rest import ApiException
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_SH = REPO / "tests" / "cluster" / "cluster.sh"
+IMPORT_SH = REPO / "tests" / "cluster" / "images" / "import.sh"
 
 
 def wait_until(what: str, predicate, timeout: float = 180, interval: float = 1.0,
@@ -78,3 +81,17 @@ def service_account_kubeconfig(api_client, admin_kubeconfig: str, namespace: str
         rbac.delete_namespaced_role_binding(name, namespace)
         rbac.delete_namespaced_role(name, namespace)
         core.delete_namespaced_service_account(name, namespace)
+
+
+def imported_app_image(kubeconfig: str, name: str) -> str:
+    """The reference of an application image that `make cluster` does not import (tests/cluster/images/import.sh
+    <name>): built when not cached, imported when containerd lacks it; one test at a time per cluster."""
+    state = Path(kubeconfig).parent
+    with open(state / "app-images.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        run = subprocess.run([str(IMPORT_SH), str(state / "containerd" / "containerd.sock"), name],
+                             capture_output=True, text=True, check=False, timeout=3600)
+    assert run.returncode == 0, f"{IMPORT_SH} {name} failed (exit {run.returncode}):\n{run.stderr[-4000:]}"
+    status, ref, _digest = run.stdout.split()
+    assert status in ("present", "imported") and ref.startswith(f"localhost/{name}:"), run.stdout
+    return ref

@@ -7,6 +7,11 @@ then a backup (with the shipped profile, by name), a user created after it, the 
 it the user obtains a token with the same password, the later user cannot, and the realm's signing keys are the same
 ones: the token issued before the backup still verifies against the restored realm's published keys.
 
+Under writes: an administrator's client keeps creating users, each with its password (one request, one transaction
+in Keycloak), one after the other all through the backup. The restored realm holds every user acknowledged before
+the backup started and a gap-free series after them, each with exactly its one password credential, and the last of
+them logs in: the database's dump is one snapshot, never a user without the credential written with it.
+
 The namespace is deleted at the end, whatever happened.
 """
 
@@ -16,6 +21,8 @@ import base64
 import json
 import re
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -156,6 +163,56 @@ def verifies(jwt: str, keys: dict[str, dict]) -> bool:
     return True
 
 
+class UserWriter:
+    """Creates users load-0000, load-0001, ... one after the other, each with its password, from a thread through its
+    own port-forward, until stopped; a new admin token when the last one expired."""
+
+    def __init__(self, forward):
+        self.forward = forward
+        self.acknowledged = 0  # load-0000 .. load-<acknowledged - 1> were created
+        self.error: str | None = None
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._write, daemon=True)
+
+    def _write(self):
+        try:
+            self._create()
+        except Exception as exc:  # noqa: BLE001 - whatever stopped the thread is reported by the test
+            self.error = f"the writer stopped: {exc!r}"
+
+    def _create(self):
+        with keycloak_url(*self.forward) as base:
+            admin = admin_token(base)
+            while not self.done.is_set():
+                name = load_user(self.acknowledged)
+                # A complete profile (Keycloak's default user profile asks for these before a login).
+                status, body = call(f"{base}/admin/realms/{REALM}/users", "POST", admin, body={
+                    "username": name, "enabled": True, "email": f"{name}@example.org", "emailVerified": True,
+                    "firstName": "Load", "lastName": name,
+                    "credentials": [{"type": "password", "value": f"{name}-password", "temporary": False}]})
+                if status == 401:
+                    admin = admin_token(base)
+                    continue
+                if status != 201:
+                    self.error = f"creating {name}: {status} {str(body)[:500]}"
+                    return
+                self.acknowledged += 1
+                time.sleep(0.1)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join(timeout=120)
+        assert not self.thread.is_alive(), "the writer did not stop"
+
+
+def load_user(index: int) -> str:
+    return f"load-{index:04d}"
+
+
 @pytest.fixture(scope="module")
 def stack(kubeconfig, kubectl, core, cluster_state, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("keycloak")
@@ -186,9 +243,15 @@ def test_a_realm_client_and_user_come_back_and_log_in_after_the_namespace_was_de
         keys_before = realm_keys(base)
         assert verifies(issued["access_token"], keys_before)
 
-    backup = playbook("backup.yml", stack["kubeconfig"], stack["tmp"], NS, profile="keycloak",
-                      staging=str(stack["tmp"] / "staging"))
+    with UserWriter(forward) as writer:
+        wait_until("the writer to create users", lambda: writer.acknowledged >= 5 or writer.error, timeout=300)
+        before_backup = writer.acknowledged
+        backup = playbook("backup.yml", stack["kubeconfig"], stack["tmp"], NS, profile="keycloak",
+                          staging=str(stack["tmp"] / "staging"))
+        after_backup = writer.acknowledged
+    assert writer.error is None, writer.error
     assert backup.rc == 0, backup.failures or backup.output[-4000:]
+    assert after_backup > before_backup, "no user was created while the backup ran"
     with keycloak_url(*forward) as base:
         create_user(base, admin_token(base), "later", "later-password-1")
         assert token(base, REALM, "app", "later", "later-password-1")[0] == 200
@@ -208,7 +271,20 @@ def test_a_realm_client_and_user_come_back_and_log_in_after_the_namespace_was_de
         assert keys_after == keys_before
         assert verifies(issued["access_token"], keys_after)
         # The admin's password is the backed-up Secret's; the master realm is the restored one.
-        admin_token(base)
+        admin = admin_token(base)
+        # The users created during the backup: those acknowledged before it, then no gap, each with its password.
+        status, users = call(f"{base}/admin/realms/{REALM}/users?" + urllib.parse.urlencode(
+            {"search": "load-", "max": 100_000, "briefRepresentation": "true"}), token=admin)
+        assert status == 200, users
+        names = sorted(user["username"] for user in users)
+        assert names == [load_user(index) for index in range(len(names))], f"users missing after restore: {names}"
+        assert before_backup <= len(names) <= after_backup + 1, (before_backup, len(names), after_backup)
+        for user in users:
+            status, credentials = call(f"{base}/admin/realms/{REALM}/users/{user['id']}/credentials", token=admin)
+            assert status == 200 and [c["type"] for c in credentials] == ["password"], (user["username"], credentials)
+        last = names[-1]
+        status, body = token(base, REALM, "app", last, f"{last}-password")
+        assert status == 200, (last, body)
 
 
 def test_a_token_is_refused_by_keys_it_was_not_signed_with():

@@ -8,17 +8,24 @@ its hooks holding SQLite's write lock around the copy), a run logged after it, t
 it the run reads back with the same parameters, metric history and tags, each artifact downloads through MLflow byte
 for byte, and the later run is gone.
 
+Under writes: a client keeps logging batches to another run all through the backup, one step after the other, each
+batch two metrics that sum to zero (one transaction in MLflow's store). The restored run holds every batch
+acknowledged before the backup started and a gap-free series of steps after them, each with both metrics summing to
+zero: the copy is the database as of one commit, never half a batch. Writes that came during the lock waited (or
+were answered 503 and sent again, as MLflow's clients do) and went on after it.
+
 The image is built and imported here when the cluster lacks it (a cluster started before the recipe existed); on a
 cluster that `make cluster` brought up it is present already. The namespace is deleted at the end, whatever happened.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -28,26 +35,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cluster_helpers import wait_until
+from cluster_helpers import imported_app_image, wait_until
 from role_helpers import REPO, playbook
 
 NS = "sfm-mlflow"
 MANIFEST = REPO / "tests" / "cluster" / "apps" / "mlflow.yaml"
-IMPORT_SH = REPO / "tests" / "cluster" / "images" / "import.sh"
 API = "/api/2.0/mlflow"
-
-
-def mlflow_image(kubeconfig: str) -> str:
-    """The mlflow image's ref, built (when not cached) and imported (when containerd lacks it) by import.sh."""
-    state = Path(kubeconfig).parent
-    with open(state / "app-images.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        run = subprocess.run([str(IMPORT_SH), str(state / "containerd" / "containerd.sock"), "mlflow"],
-                             capture_output=True, text=True, check=False, timeout=3600)
-    assert run.returncode == 0, f"{IMPORT_SH} mlflow failed (exit {run.returncode}):\n{run.stderr[-4000:]}"
-    status, ref, _digest = run.stdout.split()
-    assert status in ("present", "imported") and ref.startswith("localhost/mlflow:"), run.stdout
-    return ref
 
 
 def manifests(image: str) -> list[dict]:
@@ -129,10 +122,65 @@ def hook_output(backup, task: str) -> str:
                    for result in item.get("results", []))
 
 
+class BatchWriter:
+    """Logs step after step to one run, each a batch of metrics `a` = step and `b` = -step, from a thread through its
+    own port-forward; a batch answered 503 (the store locked for too long) is sent again, as MLflow's clients do."""
+
+    def __init__(self, forward, run_id: str):
+        self.forward, self.run_id = forward, run_id
+        self.acknowledged = 0  # steps 0 .. acknowledged-1 are committed
+        self.slowest = 0.0
+        self.retried = 0
+        self.error: str | None = None
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._write, daemon=True)
+
+    def _write(self):
+        try:
+            self._log()
+        except Exception as exc:  # noqa: BLE001 - whatever stopped the thread is reported by the test
+            self.error = f"the writer stopped: {exc!r}"
+
+    def _log(self):
+        with mlflow_url(*self.forward) as base:
+            while not self.done.is_set():
+                step = self.acknowledged
+                batch = {"run_id": self.run_id, "metrics": [
+                    {"key": key, "value": sign * step, "timestamp": 1_700_000_000_000 + step, "step": step}
+                    for key, sign in (("a", 1), ("b", -1))]}
+                started = time.monotonic()
+                status, body = call(f"{base}{API}/runs/log-batch", "POST", batch)
+                self.slowest = max(self.slowest, time.monotonic() - started)
+                if status == 503:
+                    self.retried += 1
+                    continue
+                if status != 200:
+                    self.error = f"log-batch of step {step}: {status} {body[:500]!r}"
+                    return
+                self.acknowledged = step + 1
+                time.sleep(0.05)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join(timeout=120)
+        assert not self.thread.is_alive(), "the writer did not stop"
+
+
+def steps_of(base: str, run_id: str) -> dict[str, dict[int, float]]:
+    """The writer's run as it reads back: per metric, value by step."""
+    return {key: {int(m["step"]): m["value"] for m in api(base, "metrics/get-history", run_id=run_id,
+                                                          metric_key=key, max_results=100_000)["metrics"]}
+            for key in ("a", "b")}
+
+
 @pytest.fixture(scope="module")
 def stack(kubeconfig, kubectl, core, cluster_state, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mlflow")
-    image = mlflow_image(kubeconfig)
+    image = imported_app_image(kubeconfig, "mlflow")
     delete_namespace(kubectl, core)
     try:
         kubectl("create", "namespace", NS)
@@ -168,13 +216,27 @@ def test_a_run_its_metrics_and_artifacts_come_back_after_the_namespace_was_delet
         assert [p["key"] for p in before["params"]] and len(before["metrics"]["loss"]) == 20
         assert {f["path"] for f in before["artifacts"]} == {"outputs/model", "outputs/notes.txt"}
 
-    backup = playbook("backup.yml", stack["kubeconfig"], stack["tmp"], NS, profile="mlflow",
-                      staging=str(stack["tmp"] / "staging"), timeout=600)
+    with mlflow_url(*forward) as base:
+        writes_id = api(base, "runs/create", "POST", {"experiment_id": experiment_id,
+                                                      "run_name": "writes"})["run"]["info"]["run_id"]
+    with BatchWriter(forward, writes_id) as writer:
+        wait_until("the writer to commit batches", lambda: writer.acknowledged >= 20 or writer.error, timeout=120)
+        before_backup = writer.acknowledged
+        backup = playbook("backup.yml", stack["kubeconfig"], stack["tmp"], NS, profile="mlflow",
+                          staging=str(stack["tmp"] / "staging"), timeout=600)
+        after_backup = writer.acknowledged
+        wait_until("the writer to commit after the backup", lambda: writer.acknowledged > after_backup + 5
+                   or writer.error, timeout=120)
+    assert writer.error is None, writer.error
     assert backup.rc == 0, backup.failures or backup.output[-4000:]
+    assert after_backup > before_backup, "no batch was committed while the backup ran"
     assert backup.stats["statesafe_backup"]["hooks"]["pre"] == ["mlflow-write-lock"]
     assert "write lock of /mlflow/mlflow.db held" in hook_output(backup, "Hooks | run")
-    assert re.search(r"held the write lock of /mlflow/mlflow.db for [0-9.]+ s",
-                     hook_output(backup, "Hooks | run"))
+    held = re.search(r"held the write lock of /mlflow/mlflow.db for ([0-9.]+) s", hook_output(backup, "Hooks | run"))
+    assert held, hook_output(backup, "Hooks | run")
+    # A batch sent while the lock was held waited for it (or was refused with 503 and sent again).
+    assert writer.slowest >= min(1.0, float(held.group(1)) / 2) or writer.retried, \
+        (held.group(1), writer.slowest, writer.retried)
 
     with mlflow_url(*forward) as base:
         # Written after the backup: the restore must not have it.
@@ -199,5 +261,13 @@ def test_a_run_its_metrics_and_artifacts_come_back_after_the_namespace_was_delet
             assert status == 200 and body == content, (path, status, len(body))
         status, body = call(f"{base}{API}/runs/get?run_id={later_id}")
         assert status == 404 and b"RESOURCE_DOES_NOT_EXIST" in body, (status, body[:500])
+        # The writer's run: every batch acknowledged before the backup, then whole batches without a gap, none
+        # acknowledged after the backup ended (one more may have committed while its answer was on the way).
+        restored = steps_of(base, writes_id)
+        steps = sorted(restored["a"])
+        assert steps == sorted(restored["b"]), "a batch is in the backup with only one of its metrics"
+        assert steps == list(range(len(steps))), f"steps missing from the restored series: {steps}"
+        assert before_backup <= len(steps) <= after_backup + 1, (before_backup, len(steps), after_backup)
+        assert all(restored["a"][step] + restored["b"][step] == 0 for step in steps)
         experiments = api(base, "experiments/search", "POST", {"max_results": 100})["experiments"]
         assert "statesafe-proof" in [e["name"] for e in experiments]
