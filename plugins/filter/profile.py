@@ -2,15 +2,19 @@
 # Copyright: statesafe.backup contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters over a profile: its problems (the schema), the verbs a backup of it needs, the Role rules granting them,
-and the manifest of what a backup staged."""
+the manifest of what a backup staged, and the applications of one scheduled run."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
+import yaml
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.statesafe.backup.plugins.module_utils.profile import access, backup, parameters, schema
+from ansible_collections.statesafe.backup.plugins.module_utils.profile import (
+    access, applications, backup, parameters, schema)
 
 
 def profile_errors(profile, profile_parameters=None):
@@ -67,8 +71,26 @@ def manifest_artifacts(files, root):
     return backup.manifest_artifacts(files, root)
 
 
+def schedule_applications(entries, profiles_dir, hooks_from_annotations=True):
+    """The applications of one scheduled run checked: {problems, inventory, checks, names} (profile/applications.py).
+
+    A profile is read from profiles_dir/<name>.yml when named, or from the path given (relative to the current
+    directory)."""
+    def load(profile):
+        path = os.path.realpath(profile) if applications.is_profile_file(profile) else os.path.join(
+            profiles_dir, profile + ".yml")
+        with open(path) as handle:
+            try:
+                return yaml.safe_load(handle)
+            except yaml.YAMLError as exc:
+                raise ValueError("{0} is not YAML: {1}".format(path, exc))
+
+    return applications.plan(entries, load, hooks_from_annotations)
+
+
 class FilterModule(object):
     def filters(self):
         return {"profile_errors": profile_errors, "profile_access": profile_access, "policy_rules": policy_rules,
                 "manifest_artifacts": manifest_artifacts, "profile_parameters": profile_parameters,
-                "profile_resolve": profile_resolve, "profile_listing": profile_listing}
+                "profile_resolve": profile_resolve, "profile_listing": profile_listing,
+                "schedule_applications": schedule_applications}

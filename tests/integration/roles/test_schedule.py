@@ -217,6 +217,11 @@ def test_rights_are_the_backups_in_its_namespace_only(scheduled, kubectl, core, 
     assert can_i(kubectl, "create", "pods/exec", NS)
     assert not can_i(kubectl, "list", "secrets", "default")
     assert not can_i(kubectl, "list", "namespaces", None)
+    # Its own Namespace object only, so the archive records the namespace's labels (a real request: `auth can-i`
+    # asks about a cluster-scoped object without the namespace the Role's binding is in, and answers no).
+    account = f"--as=system:serviceaccount:{NS}:{NAME}"
+    assert kubectl("get", "namespace", NS, account, check=False).returncode == 0
+    assert kubectl("get", "namespace", "default", account, check=False).returncode != 0
     assert not can_i(kubectl, "delete", "secrets", NS)
     assert not can_i(kubectl, "patch", "statefulsets", NS)
     assert not can_i(kubectl, "create", "rolebindings", NS)
