@@ -23,6 +23,7 @@ import traceback
 
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     StatesafeError,
+    describe_location,
 )
 
 
@@ -54,16 +55,21 @@ def run_module(module, work, describe=None, catch=(OSError,)):
     return None  # not reached: fail_json exits
 
 
-def local_file_error(local_path):
-    """describe for a module with a local file or directory: the error names it and the file at fault."""
+def local_file_error(local_path, location=None):
+    """describe for a module with a local file or directory: the error names it and the file at fault, and where in
+    the cluster the data came from or went to (location: namespace, pod, container), as a StatesafeError would."""
     if local_path is None:
         return None
+    location = dict((key, value) for key, value in (location or {}).items() if value not in (None, ""))
 
     def describe(exc):
         if not isinstance(exc, OSError):
             return None
-        return {"msg": "local file error at {0}: {1}".format(local_path, exc),
-                "error_location": {"path": getattr(exc, "filename", None) or local_path}}
+        message = "local file error at {0}: {1}".format(local_path, exc)
+        if location:
+            message = "{0} ({1})".format(message, describe_location(location))
+        return {"msg": message,
+                "error_location": dict(location, path=getattr(exc, "filename", None) or local_path)}
     return describe
 
 

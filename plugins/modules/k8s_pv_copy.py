@@ -342,8 +342,13 @@ def main():
         required_one_of=[("pod", "pvc")],
         supports_check_mode=True,
     )
-    result = run_k8s_module(module, lambda client, api: run(client, api, module.params, module.check_mode),
-                            local_path=module.params["local_path"])
+    params = module.params
+    result = run_k8s_module(module, lambda client, api: run(client, api, params, module.check_mode),
+                            local_path=params["local_path"],
+                            location={"namespace": params["namespace"], "pod": params["pod"],
+                                      "container": params["container"],
+                                      "kind": "PersistentVolumeClaim" if params["pvc"] else None,
+                                      "name": params["pvc"]})
     module.exit_json(**result)
 
 

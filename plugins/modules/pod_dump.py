@@ -276,8 +276,11 @@ def main():
         required_if=[("state", "from_pod", ["dest"]), ("state", "to_pod", ["src", "sha256"])],
         supports_check_mode=False,
     )
-    result = run_k8s_module(module, lambda client, api: run(client, api, module.params),
-                            local_path=module.params["dest"] or module.params["src"])
+    params = module.params
+    result = run_k8s_module(module, lambda client, api: run(client, api, params),
+                            local_path=params["dest"] or params["src"],
+                            location={"namespace": params["namespace"], "pod": params["pod"],
+                                      "container": params["container"]})
     module.exit_json(**result)
 
 

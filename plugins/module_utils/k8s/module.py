@@ -30,9 +30,10 @@ from ansible_collections.statesafe.backup.plugins.module_utils.k8s.api import (
 )
 
 
-def connection_error(local_path=None):
-    """describe for the boundary: a kubernetes.core error is a failed connection; a local OSError names local_path."""
-    local = local_file_error(local_path)
+def connection_error(local_path=None, location=None):
+    """describe for the boundary: a kubernetes.core error is a failed connection; a local OSError names local_path
+    (and location: the namespace, pod and container the module was working with)."""
+    local = local_file_error(local_path, location)
 
     def describe(exc):
         if isinstance(exc, CoreException):
@@ -48,15 +49,17 @@ def failure(exc, local_path=None):
     return boundary_failure(exc, connection_error(local_path))
 
 
-def run_k8s_module(module, work, local_path=None):
+def run_k8s_module(module, work, local_path=None, location=None):
     """Return work(client, api) through the collection's one error boundary (boundary.run_module).
 
     work: called with kubernetes.core's client for the module's connection
     options and a KubeApi over it. local_path: the module's local file or
     directory, named when a local OSError ends the work (modules without one
-    let such an error through as a bug).
+    let such an error through as a bug), with location (namespace, pod,
+    container) naming the other end.
     """
     def connected():
         client = get_client(module)
         return work(client, KubeApi(client))
-    return run_module(module, connected, describe=connection_error(local_path), catch=(CoreException, OSError))
+    return run_module(module, connected, describe=connection_error(local_path, location),
+                      catch=(CoreException, OSError))

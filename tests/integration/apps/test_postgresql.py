@@ -205,9 +205,13 @@ def test_a_dump_cut_short_is_refused_by_the_trailer(server):
     profile = copy.deepcopy(PROFILE)
     databases = next(c for c in profile["components"] if c["name"] == "databases")
     databases["command"] = "( " + databases["command"] + " ) | head -c -4096"  # all but its last 4 KiB
+    heads = branch_heads(server)
     backup = run(server, "backup.yml", profile=profile)
     assert backup.rc != 0
-    assert "do not match the expected trailer" in backup.output
+    message = " ".join(backup.failures)
+    assert "do not match the expected trailer" in message, message
+    assert f"namespace={NS} pod=postgresql-0 container=postgresql" in message, message
+    assert branch_heads(server) == heads, "a failed backup moved a branch"
 
 
 # Holds an ACCESS EXCLUSIVE lock on one of appdb's tables (a migration that never ends) until its backend is ended.
@@ -219,7 +223,10 @@ DUMPS_RUNNING = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 
 
 
 def branch_heads(server) -> str:
-    """Every branch of the test's bup repository and its commit: what a complete backup moves."""
+    """Every branch of the test's bup repository and its commit: what a complete backup moves ("" before the first
+    backup made the repository)."""
+    if not (server["tmp"] / "repo").exists():
+        return ""
     return subprocess.run(["git", "--git-dir", str(server["tmp"] / "repo"), "for-each-ref",
                            "--format=%(refname) %(objectname)"], capture_output=True, text=True, check=True,
                           timeout=60).stdout
@@ -253,6 +260,49 @@ def test_a_database_that_does_not_answer_fails_naming_it_and_leaves_nothing(serv
     assert "timed out after 20 s" in message and "pg_dump of database appdb" in message, message
     assert f"namespace={NS} pod=postgresql-0 container=postgresql" in message, message
     wait_until("no pg_dump connected to the server", lambda: query(kubectl, DUMPS_RUNNING) == "0", timeout=60)
+    assert branch_heads(server) == heads, "a failed backup moved a branch"
+
+
+def test_a_full_staging_disk_fails_naming_the_path_and_moves_no_branch(server, small_disk):
+    """Staging on a 2 MiB disk: the Secrets and the StatefulSet fit, the databases' dump does not. The error names
+    the namespace, pod and container it was reading from and the path it could not write; no archive is made. (The
+    preflight's free-space floor, backup_min_free_bytes, would refuse this disk before anything runs: it is lowered
+    so that the disk fills during the dump, as when something else fills it during a backup.)"""
+    heads = branch_heads(server)
+    backup = playbook("backup.yml", server["kubeconfig"], server["tmp"], NS, profile_data=PROFILE,
+                      staging=str(small_disk / "staging"), backup_min_free_bytes=1)
+    assert backup.rc != 0
+    message = " ".join(backup.failures)
+    assert "No space left on device" in message and str(small_disk) in message, message
+    assert f"namespace={NS} pod=postgresql-0 container=postgresql" in message, message
+    assert branch_heads(server) == heads, "a failed backup moved a branch"
+
+
+def test_a_wrong_password_fails_naming_the_server_and_moves_no_branch(server, kubectl):
+    """A server that asks a password on the local socket (as the Bitnami image does) and a password variable that
+    holds another: the backup fails at the first connection, naming namespace, pod and container and what the server
+    answered; no archive is made. The test's server trusts local connections, so for one role it is told to ask."""
+    heads = branch_heads(server)
+    hba = query(kubectl, "SHOW hba_file")
+    psql(kubectl, "CREATE ROLE statesafe_pw SUPERUSER LOGIN PASSWORD 'the-right-one'")
+    edit = ('f="$1"; { echo "local all statesafe_pw scram-sha-256"; cat "$f"; } >"$f.new" && cat "$f.new" >"$f" '
+            '&& rm "$f.new"')
+    kubectl("-n", NS, "exec", "postgresql-0", "-c", "postgresql", "--", "sh", "-c", edit, "sh", hba)
+    try:
+        query(kubectl, "SELECT pg_reload_conf()")
+        backup = playbook("backup.yml", server["kubeconfig"], server["tmp"], NS, profile="postgresql",
+                          profile_parameters={"superuser": "statesafe_pw", "password_variable": "POSTGRES_PASSWORD"},
+                          staging=str(server["tmp"] / "staging"))
+    finally:
+        kubectl("-n", NS, "exec", "postgresql-0", "-c", "postgresql", "--", "sed", "-i",
+                "/^local all statesafe_pw scram-sha-256$/d", hba)
+        query(kubectl, "SELECT pg_reload_conf()")
+        psql(kubectl, "DROP ROLE statesafe_pw")
+    assert backup.rc != 0
+    message = " ".join(backup.failures)
+    assert 'password authentication failed for user "statesafe_pw"' in message, message
+    assert f"namespace={NS} pod=postgresql-0 container=postgresql" in message, message
+    assert "the-right-one" not in backup.output and "superuser-password" not in backup.output
     assert branch_heads(server) == heads, "a failed backup moved a branch"
 
 

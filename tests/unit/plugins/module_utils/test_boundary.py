@@ -86,3 +86,12 @@ def test_local_file_error_names_the_path_and_the_file():
         "msg": "local file error at /local: [Errno 28] No space left on device: '/local/x'",
         "error_location": {"path": "/local/x"}}
     assert boundary.local_file_error(None) is None
+
+
+def test_local_file_error_names_the_other_end_in_the_cluster():
+    describe = boundary.local_file_error("/staging/dumps/db.tar", {"namespace": "db", "pod": "pg-0",
+                                                                    "container": "pg", "kind": None})
+    assert describe(OSError(errno.ENOSPC, "No space left on device", "/staging/dumps/db.tar")) == {
+        "msg": "local file error at /staging/dumps/db.tar: [Errno 28] No space left on device: "
+               "'/staging/dumps/db.tar' (namespace=db pod=pg-0 container=pg)",
+        "error_location": {"namespace": "db", "pod": "pg-0", "container": "pg", "path": "/staging/dumps/db.tar"}}
