@@ -89,8 +89,8 @@ def test_local_file_error_names_the_path_and_the_file():
 
 
 def test_local_file_error_names_the_other_end_in_the_cluster():
-    describe = boundary.local_file_error("/staging/dumps/db.tar", {"namespace": "db", "pod": "pg-0",
-                                                                    "container": "pg", "kind": None})
+    location = {"namespace": "db", "pod": "pg-0", "container": "pg", "kind": None}
+    describe = boundary.local_file_error("/staging/dumps/db.tar", location)
     assert describe(OSError(errno.ENOSPC, "No space left on device", "/staging/dumps/db.tar")) == {
         "msg": "local file error at /staging/dumps/db.tar: [Errno 28] No space left on device: "
                "'/staging/dumps/db.tar' (namespace=db pod=pg-0 container=pg)",
