@@ -41,10 +41,11 @@ names_repository = adds_location(BupError, "repository", lambda repo, *args, **k
 def run_init(repo, params, check_mode=False):
     if repo.exists():
         return {"changed": False, "repository": repo.label, "created": False}
+    created = True
     if not check_mode:
-        repo.init()
+        created = repo.init() is not False  # False: a run beside this one made it first
         repo.ensure_exists()
-    return {"changed": True, "repository": repo.label, "created": True}
+    return {"changed": created, "repository": repo.label, "created": created}
 
 
 def _validate_branch(branch):

@@ -14,6 +14,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
+import fcntl
 import hashlib
 import os
 
@@ -252,12 +254,28 @@ class LocalRepository(Repository):
         return all(os.path.exists(os.path.join(self.path, p)) for p in ("HEAD", "objects/pack", "refs"))
 
     def init(self):
-        if os.path.isdir(self.path) and os.listdir(self.path):
-            raise RepositoryMissing("the directory exists, is not empty and is not a bup repository; "
-                                    "refusing to initialise it", repository=self.label)
-        if not os.path.isdir(self.path):
+        """Create the repository; False when another run created it meanwhile.
+
+        Applications of one inventory that share a repository start side by side and may all find it missing; two
+        `bup init`s in one directory collide on git's config lock. Each takes an flock of the directory and looks
+        again under it, so one initialises and the others find it made."""
+        try:
             os.makedirs(self.path, 0o700)
-        return self.bup(["init"], "bup init")
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if self.exists():
+                return False
+            if os.listdir(self.path):
+                raise RepositoryMissing("the directory exists, is not empty and is not a bup repository; "
+                                        "refusing to initialise it", repository=self.label)
+            self.bup(["init"], "bup init")
+            return True
+        finally:
+            os.close(fd)
 
     def repository_bytes(self):
         total = 0

@@ -4,6 +4,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+import threading
+import time
+
 import pytest
 
 from ansible_collections.statesafe.backup.plugins.module_utils.bup import repository
@@ -58,3 +62,46 @@ def test_a_remote_repository_reads_over_the_server_protocol(tmp_path):
     assert files["a"]["kind"] == "file" and digests == {"a": "0" * 64}
     assert calls == ["refs", ("archive_files", "c0ffee", ["a"], True)]
     assert remote.repository_bytes() is None and remote.history([]) == []
+
+
+class SlowInit:
+    """A runner whose `bup init` takes a while and makes the repository's layout, as bup does; it counts the inits."""
+
+    def __init__(self, path):
+        self.path, self.inits = path, 0
+
+    def bup(self, args, what, **kwargs):
+        assert args == ["init"]
+        self.inits += 1
+        time.sleep(0.2)
+        for name in ("objects/pack", "refs"):
+            os.makedirs(os.path.join(self.path, name))
+        with open(os.path.join(self.path, "HEAD"), "w") as head:
+            head.write("ref: refs/heads/main\n")
+
+
+def test_runs_that_create_one_repository_side_by_side_initialise_it_once(tmp_path):
+    path = str(tmp_path / "shared")
+    runner = SlowInit(path)
+    results = []
+
+    def init():
+        repo = repository.LocalRepository(runner, path)
+        results.append(repo.init())
+
+    threads = [threading.Thread(target=init) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert runner.inits == 1
+    assert sorted(results) == [False, False, False, True]
+    assert repository.LocalRepository(runner, path).exists()
+
+
+def test_init_still_refuses_a_directory_that_is_not_a_repository(tmp_path):
+    (tmp_path / "data").write_text("x")
+    runner = SlowInit(str(tmp_path))
+    with pytest.raises(repository.RepositoryMissing, match="not empty and is not a bup repository"):
+        repository.LocalRepository(runner, str(tmp_path)).init()
+    assert runner.inits == 0
