@@ -325,6 +325,11 @@ def test_the_revision_moves_on_every_write_and_not_on_a_dump(server, kubectl, cl
     # id, a spurious change (a dump more, never a change missed) that would only make this test flaky.
     psql(kubectl, "ALTER SYSTEM SET autovacuum = off; SELECT pg_reload_conf()")
     try:
+        # The setting starts no new worker; one already running (after the earlier tests' writes and role changes)
+        # finishes its table first, and its ANALYZE takes a transaction id.
+        wait_until("no autovacuum worker running", lambda: query(
+            kubectl, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'") == "0",
+            timeout=300, interval=1)
         # Right after the earlier tests' writes and restores: the dumps' reads prune dead row versions and set hint
         # bits, and the server checkpoints and logs standby snapshots, all writing WAL (which moved the WAL position,
         # the profile's first revision), none taking a transaction id.
