@@ -15,6 +15,9 @@ import urllib.request
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
 
 BUILD = Path(__file__).resolve().parents[2] / "tests" / "offsite" / "minio" / "build.sh"
 
@@ -102,3 +105,18 @@ def serve_minio(offsite_bin: Path, data: Path, address: str = "127.0.0.1"):
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=30)
         log.close()
+
+
+@contextmanager
+def offsite_for_pods(kubeconfig: str, tmp_path_factory):
+    """For a test whose pods push offsite: MinIO served on the node address (pods reach it as they reach the API
+    server), a new bucket and an age key pair: {minio, bucket, identity, recipient, age}."""
+    tools = build_offsite_tools()
+    node = urlparse(yaml.safe_load(Path(kubeconfig).read_text())["clusters"][0]["cluster"]["server"]).hostname
+    identity = tmp_path_factory.mktemp("age") / "offsite.key"
+    subprocess.run([str(tools / "age-keygen"), "-o", str(identity)], check=True, capture_output=True, timeout=120)
+    recipient = subprocess.run([str(tools / "age-keygen"), "-y", str(identity)], check=True, capture_output=True,
+                               text=True, timeout=120).stdout.strip()
+    with serve_minio(tools, tmp_path_factory.mktemp("minio-data"), address=node) as minio:
+        yield {"minio": minio, "bucket": minio.new_bucket(), "identity": identity, "recipient": recipient,
+               "age": tools / "age"}

@@ -28,19 +28,16 @@ from __future__ import annotations
 
 import base64
 import re
-import subprocess
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
-import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from role_helpers import PART_OF, namespace_exists, playbook, sample
 from cluster_helpers import wait_until
-from minio_server import build_offsite_tools, serve_minio
+from minio_server import offsite_for_pods
 from runner_image import runner_image_ref
 
 NS = "sf-schedule"
@@ -66,17 +63,9 @@ def batch(api_client) -> client.BatchV1Api:
 
 @pytest.fixture(scope="module")
 def offsite(kubeconfig, tmp_path_factory):
-    """A MinIO server on the node address (pods reach it as they reach the API server), its bucket, an age key."""
-    tools = build_offsite_tools()
-    node = urlparse(yaml.safe_load(Path(kubeconfig).read_text())["clusters"][0]["cluster"]["server"]).hostname
-    keys = tmp_path_factory.mktemp("age")
-    identity = keys / "offsite.key"
-    subprocess.run([str(tools / "age-keygen"), "-o", str(identity)], check=True, capture_output=True, timeout=120)
-    recipient = subprocess.run([str(tools / "age-keygen"), "-y", str(identity)], check=True, capture_output=True,
-                               text=True, timeout=120).stdout.strip()
-    with serve_minio(tools, tmp_path_factory.mktemp("minio-data"), address=node) as minio:
-        yield {"minio": minio, "bucket": minio.new_bucket(), "identity": identity, "recipient": recipient,
-               "age": tools / "age"}
+    """MinIO on the node address for the Job's pods, its bucket, an age key pair (minio_server.offsite_for_pods)."""
+    with offsite_for_pods(kubeconfig, tmp_path_factory) as target:
+        yield target
 
 
 @pytest.fixture(scope="module")

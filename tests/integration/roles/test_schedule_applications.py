@@ -23,15 +23,13 @@ import base64
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 import yaml
 
 from cluster_helpers import imported_app_image, wait_until
-from minio_server import build_offsite_tools, serve_minio
+from minio_server import offsite_for_pods
 from role_helpers import REPO, playbook
 from runner_image import runner_image_ref
 
@@ -152,17 +150,9 @@ def delete_namespace(kubectl, core) -> None:
 
 @pytest.fixture(scope="module")
 def offsite(kubeconfig, tmp_path_factory):
-    """A MinIO server on the node address (the Job's pod reaches it as it reaches the API server), its bucket, an
-    age key pair."""
-    tools = build_offsite_tools()
-    node = urlparse(yaml.safe_load(Path(kubeconfig).read_text())["clusters"][0]["cluster"]["server"]).hostname
-    identity = tmp_path_factory.mktemp("age") / "offsite.key"
-    subprocess.run([str(tools / "age-keygen"), "-o", str(identity)], check=True, capture_output=True, timeout=120)
-    recipient = subprocess.run([str(tools / "age-keygen"), "-y", str(identity)], check=True, capture_output=True,
-                               text=True, timeout=120).stdout.strip()
-    with serve_minio(tools, tmp_path_factory.mktemp("minio-data"), address=node) as minio:
-        yield {"minio": minio, "bucket": minio.new_bucket(), "identity": identity, "recipient": recipient,
-               "age": tools / "age"}
+    """MinIO on the node address for the Job's pods, its bucket, an age key pair (minio_server.offsite_for_pods)."""
+    with offsite_for_pods(kubeconfig, tmp_path_factory) as target:
+        yield target
 
 
 @pytest.fixture(scope="module")
