@@ -101,13 +101,16 @@ class KubeApi(object):
         return ResourceType(resource.group_version, resource.kind, resource.name, bool(resource.namespaced), prefix)
 
     def request(self, method, path, body=None, query=None, location=None, timeout=REQUEST_TIMEOUT,
-                content_type=None):
+                content_type=None, accept=None):
         """Issue one request, parse the JSON answer; raise our errors on failure.
 
         content_type: for PATCH, which patch the body is (e.g. application/merge-patch+json).
+        accept: the Accept header, e.g. to ask a list for metadata only.
         """
         location = location or {}
         extra = {"content_type": content_type} if content_type else {}
+        if accept:
+            extra["header_params"] = {"Accept": accept}
         try:
             response = self._dynamic.request(
                 method,
@@ -137,7 +140,7 @@ class KubeApi(object):
         except ValueError as exc:
             raise ApiError("{0} {1} returned invalid JSON: {2}".format(method, path, exc), **location) from exc
 
-    def list_items(self, rtype, namespace=None, label_selector=None, field_selector=None):
+    def list_items(self, rtype, namespace=None, label_selector=None, field_selector=None, accept=None):
         """All objects of one type in one LIST request, apiVersion/kind filled in."""
         query = []
         if label_selector:
@@ -151,7 +154,8 @@ class KubeApi(object):
             page_query = list(query)
             if token:
                 page_query.append(("continue", token))
-            answer = self.request("GET", rtype.collection_path(namespace), query=page_query, location=location)
+            answer = self.request("GET", rtype.collection_path(namespace), query=page_query, location=location,
+                                  accept=accept)
             for item in answer.get("items") or []:
                 item.setdefault("apiVersion", rtype.api_version)
                 item.setdefault("kind", rtype.kind)

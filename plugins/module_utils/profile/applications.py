@@ -63,6 +63,12 @@ def plan(entries, load, hooks_from_annotations=True):
         if problem:
             problems.append("{0}: {1}".format(where, problem))
             continue
+        if "discover" in profile:
+            problems.append("{0}: namespace mode (profile {1!r} discovers its components) cannot be scheduled yet: "
+                            "the CronJob's Role is made from the components, which only the run finds; run "
+                            "playbooks/backup.yml -e profile=namespace from AWX or cron (docs/namespace-mode.md)".format(
+                                where, profile.get("name")))
+            continue
         given = entry.get("profile_parameters") or {}
         errors = schema.validate(profile, given or None)
         if errors:

@@ -14,6 +14,7 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.statesafe.backup.plugins.module_utils.profile import namespace as _namespace
 from ansible_collections.statesafe.backup.plugins.module_utils.profile import parameters as _parameters
 
 NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
@@ -26,6 +27,9 @@ RESTORE_PHASES = ("early", "last")
 ON_ERROR = ("fail", "continue")
 
 TOP_KEYS = ("name", "description", "parameters", "label_selector", "hooks", "components", "check", "operator")
+# Namespace mode (profile/namespace.py): the backup discovers the components, so the profile names none.
+DISCOVER_TOP_KEYS = ("name", "description", "hooks", "discover")
+DISCOVER_KEYS = ("exclude",)
 # Keys of each component type: (required, optional). Common to all: name, type.
 COMPONENT_KEYS = {
     "resources": (("resources",), ("restore_phase", "ready")),
@@ -375,7 +379,14 @@ def _validate_resolved(profile):
     check = _Checker()
     if not isinstance(profile, dict):
         return ["profile: must be a mapping with name and components, got {0}".format(_kind(profile))]
-    check.keys("", profile, TOP_KEYS)
+    discovering = "discover" in profile
+    check.keys("", profile, DISCOVER_TOP_KEYS if discovering else TOP_KEYS,
+               " (a profile with discover has its components made by the backup)" if discovering else "")
+    if discovering and check.mapping("discover", profile["discover"] if profile["discover"] is not None else {}):
+        check.keys("discover", profile["discover"] or {}, DISCOVER_KEYS)
+        for message in _namespace.exclusion_errors((profile["discover"] or {}).get("exclude")):
+            path, _sep, text = message.partition(": ")
+            check.error(path, text)
     if "name" not in profile:
         check.error("name", "required")
     else:
@@ -390,7 +401,9 @@ def _validate_resolved(profile):
         for phase in ("pre", "post"):
             for index, hook in enumerate(check.listed("hooks." + phase, profile["hooks"].get(phase) or [])):
                 _hook(check, "hooks.{0}[{1}]".format(phase, index), hook)
-    if "components" not in profile:
+    if discovering:
+        pass  # components, if given, were named above as not taken
+    elif "components" not in profile:
         check.error("components", "required (a non-empty list)")
     else:
         components = check.listed("components", profile["components"])

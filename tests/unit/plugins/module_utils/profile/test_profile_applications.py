@@ -73,6 +73,8 @@ def test_the_checks_are_every_applications_verbs_each_once_with_parameters_appli
     ([{"name": "db"}], "(db): a profile (a shipped profile's name or a file's path) or profile_data is required"),
     ([{"name": "db", "profile": "postgresql", "profile_data": OBJECTS}], "(db): give profile or profile_data"),
     ([{"name": "db", "profile": "no-such-profile"}], "(db): cannot read profile 'no-such-profile'"),
+    ([{"name": "all", "profile": "namespace"}], "(all): namespace mode (profile 'namespace' discovers its components) "
+                                                "cannot be scheduled yet"),
     ([{"name": "db", "profile": "postgresql", "profile_parameters": {"statefulsets": "x"}}],
      "(db): the profile 'postgresql' is not valid: profile 'postgresql' has no parameter 'statefulsets'"),
     ([{"name": "db", "profile_data": {"name": "x"}}], "(db): the profile 'x' is not valid: components: required"),

@@ -1,0 +1,241 @@
+"""Namespace mode (`-e profile=namespace`): a whole namespace backed up with no profile written, by a namespace admin,
+and brought back after the namespace was deleted.
+
+One namespace `sfn-ns-<random>` enforcing PodSecurity `restricted`, built with several kinds: a ServiceAccount, Role
+and RoleBinding, a ConfigMap and a Secret, a Deployment on a claim, a StatefulSet with a claim template and its
+headless Service, a suspended CronJob, a custom resource of a CRD the test installs, and a claim that can never
+bind (its StorageClass does not exist). The identity is a ServiceAccount bound to Kubernetes' own `admin` role in
+the namespace, nothing else.
+
+- The first backup fails before anything is saved, naming the custom resource's kind, which `admin` does not let it
+  list; granted reading every kind in the namespace, the backup succeeds, reports the claim that is not Bound (not waited for), and leaves out what
+  their owners or the cluster make again (ReplicaSets, Pods, the default ServiceAccount, kube-root-ca.crt).
+- The namespace is deleted; the restore (as cluster admin: it creates the namespace) brings every object back with
+  the namespace's `restricted` label and both claims' files byte for byte: the fingerprint of objects and data is
+  the one taken before the backup.
+
+The namespace and the CRD are deleted at the end, whatever happened.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+
+import pytest
+import yaml
+from kubernetes import client
+
+from cluster_helpers import exists, wait_until
+from role_helpers import namespace_exists, playbook
+
+GROUP, VERSION, PLURAL, KIND = "sfn.example.org", "v1", "widgets", "Widget"
+UID, GID, FS_GROUP = 1000, 1000, 2000
+RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": GID, "fsGroup": FS_GROUP,
+                  "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+SEED = 'mkdir -p /data/a/b && head -c 200000 /dev/urandom > /data/a/b/blob && printf %s "$1" > /data/who && : > /data/empty'
+FILES = r"cd /data && find . -mindepth 1 -type d | sort && find . -type f -exec sha256sum {} + | sort -k2"
+
+
+def crd() -> dict:
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{PLURAL}.{GROUP}"},
+            "spec": {"group": GROUP, "scope": "Namespaced",
+                     "names": {"plural": PLURAL, "singular": "widget", "kind": KIND},
+                     "versions": [{"name": VERSION, "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                         "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+
+
+def container(image: str, mount: str) -> dict:
+    return {"name": "main", "image": image, "imagePullPolicy": "IfNotPresent", "command": ["sleep", "infinity"],
+            "securityContext": RESTRICTED_CONTAINER, "volumeMounts": [{"name": mount, "mountPath": "/data"}]}
+
+
+def build(namespace: str, image: str, api_client, custom) -> None:
+    core, apps, batch = client.CoreV1Api(api_client), client.AppsV1Api(api_client), client.BatchV1Api(api_client)
+    rbac = client.RbacAuthorizationV1Api(api_client)
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": "app"}})
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": "reader"}, "rules": [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]})
+    rbac.create_namespaced_role_binding(namespace, {
+        "metadata": {"name": "app-reader"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                                        "name": "reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "app", "namespace": namespace}]})
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "settings"}, "data": {"mode": "production"}})
+    core.create_namespaced_secret(namespace, {"metadata": {"name": "credentials"},
+                                              "stringData": {"password": "sfn-" + uuid.uuid4().hex}})
+    for name, storage_class in (("web-data", "local"), ("never-bound", "sfn-no-such-class")):
+        core.create_namespaced_persistent_volume_claim(namespace, {"metadata": {"name": name}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "storageClassName": storage_class,
+            "resources": {"requests": {"storage": "64Mi"}}}})
+    pod_spec = {"serviceAccountName": "app", "terminationGracePeriodSeconds": 0, "securityContext": RESTRICTED_POD}
+    apps.create_namespaced_deployment(namespace, {"metadata": {"name": "web"}, "spec": {
+        "replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "strategy": {"type": "Recreate"},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": dict(
+            pod_spec, containers=[container(image, "data")],
+            volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "web-data"}}])}}})
+    core.create_namespaced_service(namespace, {"metadata": {"name": "db"}, "spec": {
+        "clusterIP": "None", "selector": {"app": "db"}, "ports": [{"name": "x", "port": 5000}]}})
+    apps.create_namespaced_stateful_set(namespace, {"metadata": {"name": "db"}, "spec": {
+        "replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+        "template": {"metadata": {"labels": {"app": "db"}}, "spec": dict(pod_spec, containers=[container(image, "data")])},
+        "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "storageClassName": "local",
+            "resources": {"requests": {"storage": "64Mi"}}}}]}})
+    batch.create_namespaced_cron_job(namespace, {"metadata": {"name": "nightly"}, "spec": {
+        "schedule": "0 3 * * *", "suspend": True, "jobTemplate": {"spec": {"template": {"spec": dict(
+            pod_spec, restartPolicy="Never", containers=[{
+                "name": "main", "image": image, "command": ["true"], "securityContext": RESTRICTED_CONTAINER}])}}}}})
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "metadata": {"name": "main"},
+        "spec": {"size": 3, "colour": "blue"}})
+
+
+def running_pod(core, namespace: str, app: str) -> str:
+    pods = [p for p in core.list_namespaced_pod(namespace, label_selector=f"app={app}").items
+            if p.status.phase == "Running" and p.metadata.deletion_timestamp is None
+            and all(c.ready for c in p.status.container_statuses or [])]
+    return pods[0].metadata.name if pods else ""
+
+
+def wait_running(core, namespace: str) -> None:
+    for app in ("web", "db"):
+        wait_until(f"a ready {app} pod in {namespace}", lambda app=app: running_pod(core, namespace, app), timeout=240)
+
+
+def files(kubectl, core, namespace: str, app: str) -> str:
+    return kubectl("exec", "-n", namespace, running_pod(core, namespace, app), "--", "sh", "-c", FILES).stdout.decode()
+
+
+def fingerprint(api_client, kubectl, namespace: str) -> dict:
+    """What the namespace holds that a restore must bring back: objects by what they say, and both claims' files."""
+    core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
+    batch, rbac = client.BatchV1Api(api_client), client.RbacAuthorizationV1Api(api_client)
+    custom = client.CustomObjectsApi(api_client)
+    wait_running(core, namespace)
+    secret = core.read_namespaced_secret("credentials", namespace).data["password"]
+    web, db = apps.read_namespaced_deployment("web", namespace), apps.read_namespaced_stateful_set("db", namespace)
+    cron = batch.read_namespaced_cron_job("nightly", namespace)
+    return {
+        "namespace labels": core.read_namespace(namespace).metadata.labels.get("pod-security.kubernetes.io/enforce"),
+        "service accounts": sorted(a.metadata.name for a in core.list_namespaced_service_account(namespace).items),
+        "role": [r.to_dict() for r in rbac.read_namespaced_role("reader", namespace).rules],
+        "binding": rbac.read_namespaced_role_binding("app-reader", namespace).role_ref.name,
+        "config": core.read_namespaced_config_map("settings", namespace).data,
+        "secret": hashlib.sha256(base64.b64decode(secret)).hexdigest(),
+        "claims": sorted((c.metadata.name, c.spec.storage_class_name)
+                         for c in core.list_namespaced_persistent_volume_claim(namespace).items),
+        "web": (web.spec.replicas, web.spec.template.spec.service_account_name,
+                web.spec.template.spec.containers[0].image),
+        "db": (db.spec.replicas, db.spec.volume_claim_templates[0].metadata.name),
+        "services": sorted((s.metadata.name, s.spec.cluster_ip == "None")
+                           for s in core.list_namespaced_service(namespace).items),
+        "cron": (cron.spec.schedule, cron.spec.suspend),
+        "widget": custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "main")["spec"],
+        "web files": files(kubectl, core, namespace, "web"),
+        "db files": files(kubectl, core, namespace, "db"),
+    }
+
+
+def admin_kubeconfig(api_client, kubeconfig: str, namespace: str, path) -> str:
+    """A kubeconfig acting as ServiceAccount `backup` bound to Kubernetes' `admin` ClusterRole in the namespace."""
+    core, rbac = client.CoreV1Api(api_client), client.RbacAuthorizationV1Api(api_client)
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": "backup"}})
+    rbac.create_namespaced_role_binding(namespace, {
+        "metadata": {"name": "backup-admin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "backup", "namespace": namespace}]})
+    token = core.create_namespaced_service_account_token("backup", namespace, {"spec": {
+        "audiences": [], "expirationSeconds": 3600}}).status.token
+    admin = yaml.safe_load(open(kubeconfig).read())
+    cluster = admin["clusters"][0]
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "clusters": [cluster], "users": [{"name": "backup", "user": {"token": token}}],
+        "contexts": [{"name": "backup", "context": {"cluster": cluster["name"], "user": "backup"}}],
+        "current-context": "backup"}))
+    path.chmod(0o600)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def built(api_client, core, kubectl, kubeconfig, image_refs, tmp_path_factory):
+    namespace = f"sfn-ns-{uuid.uuid4().hex[:6]}"
+    tmp = tmp_path_factory.mktemp("namespace-mode")
+    extensions, custom = client.ApiextensionsV1Api(api_client), client.CustomObjectsApi(api_client)
+    extensions.create_custom_resource_definition(crd())
+    core.create_namespace({"metadata": {"name": namespace, "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted"}}})
+    try:
+        wait_until(f"{KIND} served", lambda: exists(lambda: custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL)), timeout=60)
+        wait_until(f"default ServiceAccount in {namespace}",
+                   lambda: exists(lambda: core.read_namespaced_service_account("default", namespace)), timeout=60)
+        build(namespace, image_refs["toolbox"], api_client, custom)
+        wait_running(core, namespace)
+        for app in ("web", "db"):
+            kubectl("exec", "-n", namespace, running_pod(core, namespace, app), "--", "sh", "-c", SEED, "seed", app)
+        yield {"namespace": namespace, "tmp": tmp, "custom": custom,
+               "identity": admin_kubeconfig(api_client, kubeconfig, namespace, tmp / "backup.kubeconfig")}
+    finally:
+        core.delete_namespace(namespace)
+        wait_until(f"namespace {namespace} gone", lambda: not namespace_exists(core, namespace), timeout=300)
+        extensions.delete_custom_resource_definition(f"{PLURAL}.{GROUP}")
+
+
+def backup(built, **extra):
+    return playbook("backup.yml", built["identity"], built["tmp"], built["namespace"], profile="namespace",
+                    staging=str(built["tmp"] / "staging"), **extra)
+
+
+@pytest.mark.timeout(900)
+def test_a_namespace_admin_backs_up_the_whole_namespace_and_it_comes_back(
+        built, api_client, core, kubectl, kubeconfig):
+    namespace, tmp = built["namespace"], built["tmp"]
+    before = fingerprint(api_client, kubectl, namespace)
+    assert before["namespace labels"] == "restricted" and before["web files"] and before["db files"]
+
+    refused = backup(built)
+    assert refused.rc != 0
+    message = " ".join(refused.failures)
+    assert f"{KIND} ({GROUP}/{VERSION}) cannot be listed in namespace {namespace}: HTTP 403" in message, \
+        refused.output[-3000:]
+    # Refused in preflight: no archive, no branch.
+    assert not (tmp / "repo" / "refs" / "heads" / "namespace").exists()
+
+    client.RbacAuthorizationV1Api(api_client).create_namespaced_role(namespace, {
+        "metadata": {"name": "backup-widgets"},
+        # Every group: other tests' CRDs are served on the same cluster, and a namespace admin may list none of them.
+        "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list"]}]})
+    client.RbacAuthorizationV1Api(api_client).create_namespaced_role_binding(namespace, {
+        "metadata": {"name": "backup-widgets"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "backup-widgets"},
+        "subjects": [{"kind": "ServiceAccount", "name": "backup", "namespace": namespace}]})
+    run = backup(built)
+    assert run.rc == 0, run.failures or run.output[-4000:]
+    summary = run.stats["statesafe_backup"]
+    mode = summary["namespace_mode"]
+    assert mode["pending_claims"] == [{"claim": "never-bound", "phase": "Pending"}]
+    left_out = {(entry["kind"], entry.get("name")): entry["reason"] for entry in mode["left_out"]}
+    assert left_out[("ServiceAccount", "default")] == "the cluster makes it in every namespace"
+    assert left_out[("ConfigMap", "kube-root-ca.crt")] == "the cluster makes it in every namespace"
+    assert any(kind == "ReplicaSet" and why == "owned by an object that is backed up"
+               for (kind, _name), why in left_out.items())
+    assert sum(1 for (kind, _name), why in left_out.items()
+               if kind == "Pod" and why == "owned by an object that is backed up") == 2
+    assert f"{GROUP}/{VERSION}/{KIND}" in mode["kinds"]
+    steps = {step["component"]: step for step in summary["steps"]}
+    assert {"config", "claims", "workloads", "volume-web-data", "volume-data-db-0", "custom-resources"} <= set(steps)
+    assert "volume-never-bound" not in steps
+
+    core.delete_namespace(namespace)
+    wait_until(f"namespace {namespace} gone", lambda: not namespace_exists(core, namespace), timeout=300)
+    restored = playbook("restore.yml", kubeconfig, tmp, namespace, profile="namespace",
+                        staging=str(tmp / "restore"), wait_ready=True)
+    assert restored.rc == 0, restored.failures or restored.output[-4000:]
+    after = fingerprint(api_client, kubectl, namespace)
+    # The backup identity's own objects came back too; they are not the application's.
+    after["service accounts"] = [name for name in after["service accounts"] if name != "backup"]
+    before["service accounts"] = [name for name in before["service accounts"] if name != "backup"]
+    assert after == before
