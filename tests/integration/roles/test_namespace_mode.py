@@ -2,14 +2,15 @@
 and brought back after the namespace was deleted.
 
 One namespace `sfn-ns-<random>` enforcing PodSecurity `restricted`, built with several kinds: a ServiceAccount, Role
-and RoleBinding, a ConfigMap and a Secret, a Deployment on a claim, a StatefulSet with a claim template and its
-headless Service, a suspended CronJob, a custom resource of a CRD the test installs, and a claim that can never
-bind (its StorageClass does not exist). The identity is a ServiceAccount bound to Kubernetes' own `admin` role in
-the namespace, nothing else.
+and RoleBinding, a ConfigMap and a Secret, a Deployment on a claim (its pods annotated with a Velero-style freeze),
+a StatefulSet with a claim template and its headless Service, a suspended CronJob, a custom resource of a CRD the
+test installs, and a claim that can never bind (its StorageClass does not exist). The identity is a ServiceAccount bound to Kubernetes' own `admin` role in
+the namespace, and later a Role reading every kind there.
 
 - The first backup fails before anything is saved, naming the custom resource's kind, which `admin` does not let it
-  list; granted reading every kind in the namespace, the backup succeeds, reports the claim that is not Bound (not waited for), and leaves out what
-  their owners or the cluster make again (ReplicaSets, Pods, the default ServiceAccount, kube-root-ca.crt).
+  list; granted reading every kind in the namespace, the backup succeeds, freezes the web pod only around its
+  claim's copy, reports the claim that is not Bound (not waited for), and leaves out what their owners or the
+  cluster make again (ReplicaSets, Pods, the default ServiceAccount, kube-root-ca.crt).
 - The namespace is deleted; the restore (as cluster admin: it creates the namespace) brings every object back with
   the namespace's `restricted` label and both claims' files byte for byte: the fingerprint of objects and data is
   the one taken before the backup.
@@ -73,7 +74,10 @@ def build(namespace: str, image: str, api_client, custom) -> None:
     pod_spec = {"serviceAccountName": "app", "terminationGracePeriodSeconds": 0, "securityContext": RESTRICTED_POD}
     apps.create_namespaced_deployment(namespace, {"metadata": {"name": "web"}, "spec": {
         "replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "strategy": {"type": "Recreate"},
-        "template": {"metadata": {"labels": {"app": "web"}}, "spec": dict(
+        # A freeze declared the way Velero users do: bound to the copy of the pod's own claim.
+        "template": {"metadata": {"labels": {"app": "web"}, "annotations": {
+            "pre.hook.backup.velero.io/command": '["/bin/sh", "-c", "sync && touch /tmp/frozen"]',
+            "post.hook.backup.velero.io/command": '["/bin/rm", "/tmp/frozen"]'}}, "spec": dict(
             pod_spec, containers=[container(image, "data")],
             volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "web-data"}}])}}})
     core.create_namespaced_service(namespace, {"metadata": {"name": "db"}, "spec": {
@@ -225,6 +229,10 @@ def test_a_namespace_admin_backs_up_the_whole_namespace_and_it_comes_back(
     assert sum(1 for (kind, _name), why in left_out.items()
                if kind == "Pod" and why == "owned by an object that is backed up") == 2
     assert f"{GROUP}/{VERSION}/{KIND}" in mode["kinds"]
+    web_pod = running_pod(core, namespace, "web")
+    assert {(entry["pod"], entry["first"], entry["last"]) for entry in summary["hooks"]["bound"]} == {
+        (web_pod, "volume-web-data", "volume-web-data")}, summary["hooks"]
+    assert summary["hooks"]["freeze_seconds"][web_pod] > 0, summary["hooks"]
     steps = {step["component"]: step for step in summary["steps"]}
     assert {"config", "claims", "workloads", "volume-web-data", "volume-data-db-0", "custom-resources"} <= set(steps)
     assert "volume-never-bound" not in steps
