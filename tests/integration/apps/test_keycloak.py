@@ -21,7 +21,6 @@ import base64
 import json
 import re
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -35,6 +34,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from background_writer import BackgroundWriter
 from cluster_helpers import wait_until
 from role_helpers import REPO, playbook
 
@@ -163,24 +163,16 @@ def verifies(jwt: str, keys: dict[str, dict]) -> bool:
     return True
 
 
-class UserWriter:
+class UserWriter(BackgroundWriter):
     """Creates users load-0000, load-0001, ... one after the other, each with its password, from a thread through its
-    own port-forward, until stopped; a new admin token when the last one expired."""
+    own port-forward, until stopped; a new admin token when the last one expired. `acknowledged`: load-0000 ..
+    load-<acknowledged - 1> were created."""
 
     def __init__(self, forward):
+        super().__init__()
         self.forward = forward
-        self.acknowledged = 0  # load-0000 .. load-<acknowledged - 1> were created
-        self.error: str | None = None
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._write, daemon=True)
 
-    def _write(self):
-        try:
-            self._create()
-        except Exception as exc:  # noqa: BLE001 - whatever stopped the thread is reported by the test
-            self.error = f"the writer stopped: {exc!r}"
-
-    def _create(self):
+    def run(self):
         with keycloak_url(*self.forward) as base:
             admin = admin_token(base)
             while not self.done.is_set():
@@ -198,15 +190,6 @@ class UserWriter:
                     return
                 self.acknowledged += 1
                 time.sleep(0.1)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.done.set()
-        self.thread.join(timeout=120)
-        assert not self.thread.is_alive(), "the writer did not stop"
 
 
 def load_user(index: int) -> str:

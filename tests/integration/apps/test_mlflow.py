@@ -24,7 +24,6 @@ import json
 import os
 import re
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -35,6 +34,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from background_writer import BackgroundWriter
 from cluster_helpers import imported_app_image, wait_until
 from role_helpers import REPO, playbook
 
@@ -122,26 +122,18 @@ def hook_output(backup, task: str) -> str:
                    for result in item.get("results", []))
 
 
-class BatchWriter:
+class BatchWriter(BackgroundWriter):
     """Logs step after step to one run, each a batch of metrics `a` = step and `b` = -step, from a thread through its
-    own port-forward; a batch answered 503 (the store locked for too long) is sent again, as MLflow's clients do."""
+    own port-forward; a batch answered 503 (the store locked for too long) is sent again, as MLflow's clients do.
+    `acknowledged`: steps 0 .. acknowledged-1 are committed."""
 
     def __init__(self, forward, run_id: str):
+        super().__init__()
         self.forward, self.run_id = forward, run_id
-        self.acknowledged = 0  # steps 0 .. acknowledged-1 are committed
         self.slowest = 0.0
         self.retried = 0
-        self.error: str | None = None
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._write, daemon=True)
 
-    def _write(self):
-        try:
-            self._log()
-        except Exception as exc:  # noqa: BLE001 - whatever stopped the thread is reported by the test
-            self.error = f"the writer stopped: {exc!r}"
-
-    def _log(self):
+    def run(self):
         with mlflow_url(*self.forward) as base:
             while not self.done.is_set():
                 step = self.acknowledged
@@ -159,15 +151,6 @@ class BatchWriter:
                     return
                 self.acknowledged = step + 1
                 time.sleep(0.05)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.done.set()
-        self.thread.join(timeout=120)
-        assert not self.thread.is_alive(), "the writer did not stop"
 
 
 def steps_of(base: str, run_id: str) -> dict[str, dict[int, float]]:
