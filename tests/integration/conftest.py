@@ -161,16 +161,15 @@ def pytest_sessionfinish(session):
 # --no-loadscope-reorder: without it pytest-xdist (3.8) hands out files by their number of tests, not
 # in this order. Files not listed keep their order after these.
 SLOWEST_FIRST = [
-    "roles/test_restore_policy.py", "roles/test_backup_kills.py", "roles/test_operator_restore.py",
-    "roles/test_schedule.py", "roles/test_backup_faults.py", "roles/test_secret_logs.py",
-    "roles/test_disaster_recovery.py", "apps/test_postgresql.py", "roles/test_skip_unchanged.py",
-    "roles/test_zuul_keys.py", "roles/test_restore_rerun.py", "cluster/test_cluster.py",
-    "roles/test_verify.py", "compat/test_oldest_ansible_core.py", "roles/test_restricted_sample.py",
-    "apps/test_keycloak.py", "roles/test_molecule.py", "roles/test_helper_image_roles.py",
-    "etcd/test_etcd_role.py", "modules/test_k8s_pv_copy.py", "apps/test_postgresql_parameters.py",
-    "roles/test_report.py", "apps/test_mlflow.py", "offsite/test_offsite_s3.py", "roles/test_inventory.py",
-    "modules/test_resource_export.py", "modules/test_pod_dump.py", "bup/test_retention.py",
-    "roles/test_restore_restart.py", "roles/test_deployment_volumes.py", "roles/test_ansible_runner.py",
+    "roles/test_restore_policy.py", "roles/test_backup_kills.py", "roles/test_restore_rerun.py",
+    "roles/test_operator_restore.py", "apps/test_postgresql.py", "roles/test_schedule.py", "roles/test_molecule.py",
+    "compat/test_oldest_ansible_core.py", "roles/test_secret_logs.py", "roles/test_zuul_keys.py",
+    "roles/test_backup_faults.py", "roles/test_skip_unchanged.py", "cluster/test_cluster.py", "roles/test_verify.py",
+    "apps/test_keycloak.py", "etcd/test_etcd_role.py", "roles/test_namespace_mode.py",
+    "roles/test_helper_image_roles.py", "apps/test_mlflow.py", "modules/test_k8s_pv_copy.py", "roles/test_report.py",
+    "roles/test_restore_restart.py", "roles/test_schedule_applications.py", "modules/test_pod_dump.py",
+    "apps/test_postgresql_parameters.py", "modules/test_resource_export.py", "roles/test_deployment_volumes.py",
+    "bup/test_retention.py", "offsite/test_offsite_s3.py", "roles/test_inventory.py", "roles/test_ansible_runner.py",
 ]
 
 

@@ -1,10 +1,14 @@
 """Restore policies, check mode, readiness and the oldest of several archives, against the local cluster.
 
-The sample Software Factory stack is deployed and seeded in its own namespace (`sf-restore`) and
-backed up ARCHIVES times through playbooks/backup.yml, with a change to the data (a row and a
-Secret) before each backup after the first. Then, in order (each test starts from what the previous one left):
+The sample Software Factory stack is deployed in its unhardened shape (`sample.sh deploy --root`: root pods, a
+namespace without Pod Security labels, as on a cluster without that admission; the other tests of the stack run it
+under PodSecurity `restricted`) and seeded in its own namespace (`sf-restore`) and backed up ARCHIVES times through
+playbooks/backup.yml, with a change to the data (a row and a Secret) before each backup after the first. Then, in
+order (each test starts from what the previous one left):
 
-- the namespace is lost and the OLDEST archive is restored: the fingerprint equals the first one;
+- each backup is complete, with every component's step and the artifacts the restore needs in its manifest;
+- the namespace is lost and the OLDEST archive is restored: the fingerprint equals the first one, no Secret value
+  is in the output, and nothing needed a restart (every pod started on the restored Secrets and ConfigMaps);
 - on the running stack, the default policy and a per-kind `fail` refuse and change nothing;
   `--check --diff` shows per object and per volume and dump what would happen, without a Secret
   value, and changes nothing (resourceVersions, uids and fingerprint);
@@ -120,9 +124,9 @@ def history(kubeconfig, core, kubectl, tmp_path_factory):
     """ARCHIVES complete archives of the stack, each with different data; the namespace is deleted at the end."""
     tmp = tmp_path_factory.mktemp("restore-policy")
     try:
-        sample(kubeconfig, NS, "deploy")
+        sample(kubeconfig, NS, "deploy", "--root")
         sample(kubeconfig, NS, "seed")
-        fingerprints, parts, commits, passwords = [], [], [], []
+        fingerprints, parts, commits, passwords, summaries = [], [], [], [], []
         for number in range(ARCHIVES):
             if number:
                 add_row(kubectl, 990000 + number)
@@ -134,14 +138,30 @@ def history(kubeconfig, core, kubectl, tmp_path_factory):
             run = playbook("backup.yml", kubeconfig, tmp, NS, staging=str(tmp / "staging"))
             assert run.rc == 0, run.failures or run.output[-4000:]
             commits.append(run.stats["statesafe_backup"]["commit"])
+            summaries.append(run.stats["statesafe_backup"])
         assert len(set(fingerprints)) == ARCHIVES and len(set(commits)) == ARCHIVES
-        yield {"tmp": tmp, "fingerprints": fingerprints, "parts": parts, "commits": commits, "passwords": passwords}
+        yield {"tmp": tmp, "fingerprints": fingerprints, "parts": parts, "commits": commits, "passwords": passwords,
+               "summaries": summaries}
     finally:
         sample(kubeconfig, NS, "destroy", "--no-wait")
 
 
-# The first test also builds the module's history (a stack deployed, seeded and backed up three times).
+# The first test also builds the module's history (a stack deployed, seeded and backed up ARCHIVES times).
 @pytest.mark.timeout(1200)
+def test_each_backup_is_complete_and_summarised(history):
+    for summary in history["summaries"]:
+        assert summary["complete"] is True
+        assert [step["component"] for step in summary["steps"]] == [
+            "config", "workloads", "mariadb", "zookeeper", "zuul-keys", "softwarefactory"]
+    staging = history["tmp"] / "staging" / "softwarefactory"
+    manifest = json.loads((staging / "MANIFEST.json").read_text())
+    paths = {artifact["path"] for artifact in manifest["artifacts"]}
+    assert {"dumps/mariadb.sql", "resources/Secret/mariadb-root-password.yaml",
+            "resources/ConfigMap/zuul-config.yaml", "resources/SoftwareFactory/my-sf.yaml"} <= paths
+    assert any(path.startswith("volumes/zookeeper-data-zookeeper-0/") for path in paths)
+    assert (staging / "dumps" / "mariadb.sql").read_bytes().rstrip().endswith(b"-- Dump completed")
+
+
 def test_restore_the_oldest_of_several_archives(history, kubeconfig, core):
     sample(kubeconfig, NS, "destroy")
     assert not namespace_exists(core, NS)
@@ -152,6 +172,8 @@ def test_restore_the_oldest_of_several_archives(history, kubeconfig, core):
     assert summary["commit"] == oldest
     assert set(summary["actions"].values()) == {"create"}
     assert set(summary["data_actions"].values()) == {"restore"}
+    # Into an empty namespace every pod starts on the restored Secrets and ConfigMaps: nothing to restart.
+    assert summary["restarted"] == [], summary["steps"]
     assert secret_password(core) == history["passwords"][0]
     value, parts = fingerprint(kubeconfig)
     assert value == history["fingerprints"][0], differing(parts, history["parts"][0])

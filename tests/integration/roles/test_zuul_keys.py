@@ -7,7 +7,7 @@ with playbooks/backup.yml. The backup must hold the keys as `zuul-admin export-k
 - Keys lost from ZooKeeper (the keystore znodes deleted): restoring only the zuul-keys component
   (policy update) brings them back with `zuul-admin import-keys`, proven by the fingerprint.
 
-The whole namespace lost and restored, keys included, is test_disaster_recovery.py: the sample's
+The whole namespace lost and restored, keys included, is test_restore_policy.py (and the compat test): the sample's
 fingerprint it compares holds the exported keys (part `zuul/keys`).
 
 The namespace is deleted at the end, whatever happened.
