@@ -39,8 +39,21 @@ KIND_FIELDS = {
         "metadata.annotations['volume.beta.kubernetes.io/storage-provisioner']",
         "metadata.annotations['volume.kubernetes.io/storage-provisioner']",
         "metadata.annotations['volume.kubernetes.io/selected-node']",
+        # A claim made from a snapshot or another claim: its data comes from the archive, and the source may be
+        # gone where it is restored (the claim would stay Pending).
+        "spec.dataSource",
+        "spec.dataSourceRef",
     ),
     "Pod": ("spec.nodeName",),
+    # The Job controller writes a selector and labels with the Job's uid; a Job created with them is refused
+    # (the selector is generated). Without them the API generates both for the new uid.
+    "Job": (
+        "spec.selector",
+        "metadata.labels['controller-uid']",
+        "metadata.labels['batch.kubernetes.io/controller-uid']",
+        "spec.template.metadata.labels['controller-uid']",
+        "spec.template.metadata.labels['batch.kubernetes.io/controller-uid']",
+    ),
 }
 
 SECRET_KINDS = ("Secret",)

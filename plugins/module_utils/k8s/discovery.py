@@ -4,7 +4,8 @@
 """What a namespace holds, as the API server tells it: the reads behind namespace mode (profile/namespace.py).
 
 Objects are listed as metadata only (PartialObjectMetadataList), so Secret values never reach this process; only
-claims (for their phase) and scalable workloads (for the claims their pod templates mount) are listed whole. A
+claims (for their phase), scalable workloads (for the claims their pod templates mount) and Services (for their
+selectors) are listed whole. A
 legacy ServiceAccount token is told by a second metadata list of Secrets selected by type.
 """
 
@@ -18,7 +19,8 @@ from ansible_collections.statesafe.backup.plugins.module_utils.profile import na
 
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 # Listed whole: the planning reads a claim's phase and which claims a workload's pod template mounts.
-WHOLE = (("", "PersistentVolumeClaim"), ("apps", "StatefulSet"), ("apps", "Deployment"), ("apps", "ReplicaSet"))
+WHOLE = (("", "PersistentVolumeClaim"), ("apps", "StatefulSet"), ("apps", "Deployment"), ("apps", "ReplicaSet"),
+         ("", "Service"))
 
 
 def namespaced_resources(api):

@@ -11,8 +11,10 @@ What is left out, and why:
 
 - objects owned by another object of the namespace (ReplicaSets and Pods of a Deployment, a StatefulSet's Pods, a
   CronJob's Jobs, EndpointSlices of a Service): their owner makes them again, as Velero leaves them to it;
-- kinds whose objects the cluster makes and keeps up itself (Events, Endpoints, EndpointSlices, Leases,
-  ControllerRevisions, CSIStorageCapacities) and kinds without ``create`` (nothing could restore them);
+- kinds whose objects the cluster makes and keeps up itself (Events, Leases, ControllerRevisions,
+  CSIStorageCapacities) and kinds without ``create`` (nothing could restore them);
+- the Endpoints of a Service with a selector (the endpoints controller's); Endpoints written for a Service without
+  one are kept, and the EndpointSlices the controllers make are owned by their Service;
 - PodTemplates when the identity may not list them: Kubernetes' namespace ``admin`` role neither lists nor
   creates them, so a namespace admin's backup is not stopped by them (reported, not silent);
 - objects the cluster makes in every namespace (the ``default`` ServiceAccount, the ``kube-root-ca.crt``
@@ -46,8 +48,10 @@ BUILTIN_GROUPS = frozenset((
     "internal.apiserver.k8s.io", "storagemigration.k8s.io", "metrics.k8s.io", "snapshot.storage.k8s.io",
 ))
 # The cluster keeps these up itself; a restored copy would be stale or refused.
+# Endpoints and EndpointSlices are not among them: those the controllers make are told apart (a Service's selector,
+# an owner) and left out; those written by hand for a Service without a selector are the user's, and backed up.
 MANAGED_KINDS = frozenset((
-    ("", "Event"), ("events.k8s.io", "Event"), ("", "Endpoints"), ("discovery.k8s.io", "EndpointSlice"),
+    ("", "Event"), ("events.k8s.io", "Event"),
     ("coordination.k8s.io", "Lease"), ("apps", "ControllerRevision"), ("", "Binding"),
     ("storage.k8s.io", "CSIStorageCapacity"),
 ))
@@ -76,7 +80,8 @@ CONFIG_KINDS = (
 )
 CLAIM_KIND = ("", "PersistentVolumeClaim")
 WORKLOAD_ORDER = (
-    ("", "Service"), ("apps", "StatefulSet"), ("apps", "Deployment"), ("apps", "DaemonSet"), ("apps", "ReplicaSet"),
+    ("", "Service"), ("", "Endpoints"), ("discovery.k8s.io", "EndpointSlice"), ("apps", "StatefulSet"),
+    ("apps", "Deployment"), ("apps", "DaemonSet"), ("apps", "ReplicaSet"),
     ("batch", "CronJob"), ("batch", "Job"), ("", "Pod"), ("", "ReplicationController"),
 )
 VOLUME_PREFIX = "volume-"
@@ -171,6 +176,13 @@ def _account_token(group, kind, obj):
     return kind == "Secret" and group == "" and obj.get("type") == LEGACY_TOKEN_TYPE
 
 
+def _selector_services(listed):
+    """Names of the Services that have a selector: the endpoints controller keeps their Endpoints up."""
+    return set((item.get("metadata") or {}).get("name")
+               for entry in listed if (group_of(entry["api_version"]), entry["kind"]) == ("", "Service")
+               for item in entry.get("items") or [] if (item.get("spec") or {}).get("selector"))
+
+
 def _component_of(group, kind):
     if (group, kind) in CONFIG_KINDS:
         return "config"
@@ -258,6 +270,7 @@ def plan(namespace, name, listed, unlistable=(), exclude=None, openshift=False, 
 
     by_component = {"config": [], "claims": [], "workloads": [], "custom-resources": []}
     pending, volumes, objects, seen_kinds = [], [], 0, {}
+    controlled_endpoints = _selector_services(listed)
     for entry in sorted(listed, key=lambda e: _order(group_of(e["api_version"]), e["kind"])):
         api_version, kind = entry["api_version"], entry["kind"]
         group = group_of(api_version)
@@ -271,6 +284,8 @@ def plan(namespace, name, listed, unlistable=(), exclude=None, openshift=False, 
                 why = "owned by an object that is backed up"
             elif _cluster_made(group, kind, item, openshift):
                 why = "the cluster makes it in every namespace"
+            elif (group, kind) == ("", "Endpoints") and object_name in controlled_endpoints:
+                why = "kept up by the endpoints controller for the Service's selector"
             elif _account_token(group, kind, item):
                 why = "a ServiceAccount token, valid only for the account it was made for"
             elif _excluded(exclude, api_version, kind, object_name):

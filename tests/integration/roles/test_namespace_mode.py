@@ -3,9 +3,10 @@ and brought back after the namespace was deleted.
 
 One namespace `sfn-ns-<random>` enforcing PodSecurity `restricted`, built with several kinds: a ServiceAccount, Role
 and RoleBinding, a ConfigMap and a Secret, a Deployment on a claim (its pods annotated with a Velero-style freeze),
-a StatefulSet with a claim template and its headless Service, a suspended CronJob, a custom resource of a CRD the
-test installs, and a claim that can never bind (its StorageClass does not exist). The identity is a ServiceAccount bound to Kubernetes' own `admin` role in
-the namespace, and later a Role reading every kind there.
+a StatefulSet with a claim template and its headless Service, a Service without a selector and the Endpoints written
+for it, a finished Job, a suspended CronJob, a custom resource of a CRD the test installs, and a claim that can
+never bind (its StorageClass does not exist). The identity is a ServiceAccount bound to Kubernetes' own `admin` role
+in the namespace, and later a Role reading every kind there.
 
 - The first backup fails before anything is saved, naming the custom resource's kind, which `admin` does not let it
   list; granted reading every kind in the namespace, the backup succeeds, freezes the web pod only around its
@@ -89,6 +90,14 @@ def build(namespace: str, image: str, api_client, custom) -> None:
         "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
             "accessModes": ["ReadWriteOnce"], "storageClassName": "local",
             "resources": {"requests": {"storage": "64Mi"}}}}]}})
+    # A Service without a selector and the Endpoints written for it (an external database), and a finished Job.
+    core.create_namespaced_service(namespace, {"metadata": {"name": "external-db"}, "spec": {
+        "ports": [{"name": "pg", "port": 5432}]}})
+    core.create_namespaced_endpoints(namespace, {"metadata": {"name": "external-db"}, "subsets": [{
+        "addresses": [{"ip": "192.0.2.10"}], "ports": [{"name": "pg", "port": 5432}]}]})
+    batch.create_namespaced_job(namespace, {"metadata": {"name": "migrate"}, "spec": {
+        "backoffLimit": 0, "template": {"spec": dict(pod_spec, restartPolicy="Never", containers=[{
+            "name": "main", "image": image, "command": ["true"], "securityContext": RESTRICTED_CONTAINER}])}}})
     batch.create_namespaced_cron_job(namespace, {"metadata": {"name": "nightly"}, "spec": {
         "schedule": "0 3 * * *", "suspend": True, "jobTemplate": {"spec": {"template": {"spec": dict(
             pod_spec, restartPolicy="Never", containers=[{
@@ -138,6 +147,9 @@ def fingerprint(api_client, kubectl, namespace: str) -> dict:
         "services": sorted((s.metadata.name, s.spec.cluster_ip == "None")
                            for s in core.list_namespaced_service(namespace).items),
         "cron": (cron.spec.schedule, cron.spec.suspend),
+        "external endpoints": [address.ip for subset in core.read_namespaced_endpoints("external-db", namespace).subsets
+                               for address in subset.addresses],
+        "job": batch.read_namespaced_job("migrate", namespace).spec.template.spec.containers[0].command,
         "widget": custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "main")["spec"],
         "web files": files(kubectl, core, namespace, "web"),
         "db files": files(kubectl, core, namespace, "db"),
@@ -229,7 +241,7 @@ def test_a_namespace_admin_backs_up_the_whole_namespace_and_it_comes_back(
     assert any(kind == "ReplicaSet" and why == "owned by an object that is backed up"
                for (kind, _name), why in left_out.items())
     assert sum(1 for (kind, _name), why in left_out.items()
-               if kind == "Pod" and why == "owned by an object that is backed up") == 2
+               if kind == "Pod" and why == "owned by an object that is backed up") == 3  # web, db, migrate
     assert f"{GROUP}/{VERSION}/{KIND}" in mode["kinds"]
     web_pod = running_pod(core, namespace, "web")
     assert {(entry["pod"], entry["first"], entry["last"]) for entry in summary["hooks"]["bound"]} == {

@@ -119,6 +119,9 @@ class TestStrip:
         ("PersistentVolumeClaim", {"volumeName": "pv-1", "resources": {}},
          {"pv.kubernetes.io/bind-completed": "yes", "volume.kubernetes.io/selected-node": "n1", "mine": "x"},
          ["volumeName"]),
+        ("PersistentVolumeClaim", {"dataSource": {"kind": "VolumeSnapshot", "name": "s"},
+                                   "dataSourceRef": {"kind": "VolumeSnapshot", "name": "s"}, "resources": {}}, {},
+         ["dataSource", "dataSourceRef"]),
         ("Pod", {"nodeName": "n1", "containers": []}, {}, ["nodeName"]),
     ])
     def test_kind_specific_fields(self, kind, spec, annotations, gone):
@@ -132,6 +135,20 @@ class TestStrip:
         assert all(not k.startswith(("pv.kubernetes.io", "volume.")) for k in kept)
         if "mine" in annotations:
             assert kept == {"mine": "x"}
+
+    def test_a_job_loses_the_selector_and_labels_made_for_its_uid(self):
+        """Created with them the Job is refused (its selector is generated); without them the API makes new ones."""
+        uid_labels = {"controller-uid": "u1", "batch.kubernetes.io/controller-uid": "u1", "job-name": "migrate"}
+        obj = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate", "labels": dict(uid_labels)},
+               "spec": {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "u1"}}, "backoffLimit": 2,
+                        "template": {"metadata": {"labels": dict(uid_labels, app="db")},
+                                     "spec": {"restartPolicy": "Never"}}}}
+        clean = manifest.strip_object(obj)
+        assert clean["metadata"]["labels"] == {"job-name": "migrate"}
+        assert clean["spec"] == {"backoffLimit": 2, "template": {"metadata": {"labels": {"job-name": "migrate",
+                                                                                         "app": "db"}},
+                                                                 "spec": {"restartPolicy": "Never"}}}
+        assert obj["spec"]["selector"], "the input is not modified"
 
     def test_extra_paths(self):
         obj = {"kind": "Deployment", "metadata": {"name": "d"},

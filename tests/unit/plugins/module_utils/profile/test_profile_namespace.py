@@ -79,6 +79,20 @@ def test_a_namespace_becomes_a_profile_in_restore_order():
     }
 
 
+def test_endpoints_of_a_selector_are_the_controllers_and_those_written_by_hand_are_kept():
+    result = namespace.plan("shop", "namespace", [
+        listed("v1", "Service", obj("web", uid="svc-web", spec={"selector": {"app": "web"}}),
+               obj("external-db", uid="svc-db", spec={"ports": [{"port": 5432}]})),
+        listed("v1", "Endpoints", obj("web"), obj("external-db")),
+        listed("discovery.k8s.io/v1", "EndpointSlice", obj("web-abc12", owners=["svc-web"]))])
+    found = components(result)
+    assert [s["kind"] for s in found["workloads"]["resources"]] == ["Service", "Endpoints"]
+    assert names_of(found["workloads"], "Endpoints") == ["external-db"]
+    reasons = {(entry["kind"], entry["name"]): entry["reason"] for entry in result["left_out"]}
+    assert reasons == {("Endpoints", "web"): "kept up by the endpoints controller for the Service's selector",
+                       ("EndpointSlice", "web-abc12"): "owned by an object that is backed up"}
+
+
 def test_the_made_profile_passes_the_schema():
     assert schema.validate(namespace.plan("shop", "namespace", SHOP)["profile"]) == []
 
