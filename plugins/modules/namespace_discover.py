@@ -15,9 +15,9 @@ description:
     (as metadata only, so no Secret value is read), and returns an ordinary profile that backs up and restores the
     namespace (docs/namespace-mode.md).
   - Left out are objects owned by another listed object (their owner makes them again), kinds the cluster keeps up
-    itself (Events, Endpoints, EndpointSlices, Leases, ControllerRevisions), objects the cluster makes in every
-    namespace (the default ServiceAccount, kube-root-ca.crt; OpenShift's own), legacy ServiceAccount token Secrets,
-    and what O(exclude) names. RV(left_out) lists each with the reason.
+    itself (Events, Leases, ControllerRevisions, CSIStorageCapacities), the Endpoints of a Service with a selector,
+    objects the cluster makes in every namespace (the default ServiceAccount, kube-root-ca.crt; OpenShift's own),
+    legacy ServiceAccount token Secrets, and what O(exclude) names. RV(left_out) lists each with the reason.
   - A kind the identity may not list, and an API group whose discovery fails, are RV(problems) unless O(exclude)
     names them; the module does not fail on them, so the caller can report them all.
   - Every bound claim becomes a volume component; a claim in another phase is in RV(pending_claims) (its object is
@@ -133,9 +133,6 @@ from ansible_collections.statesafe.backup.plugins.module_utils.k8s.discovery imp
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s.module import (
     run_k8s_module,
 )
-from ansible_collections.statesafe.backup.plugins.module_utils.profile.namespace import (
-    exclusion_errors,
-)
 
 ARGUMENT_SPEC = dict(
     namespace=dict(type="str", required=True),
@@ -148,9 +145,6 @@ ARGUMENT_SPEC = dict(
 
 def main():
     module = AnsibleK8SModule(argument_spec=module_argument_spec(ARGUMENT_SPEC), supports_check_mode=True)
-    errors = exclusion_errors(module.params["exclude"])
-    if errors:
-        module.fail_json(msg="exclude is not valid: " + "; ".join(errors))
     params = module.params
     result = run_k8s_module(module, lambda _client, api: discover(
         api, params["namespace"], params["name"], params["exclude"], params["description"], params["hooks"]))

@@ -5,15 +5,15 @@
 
 Objects are listed as metadata only (PartialObjectMetadataList), so Secret values never reach this process; only
 claims (for their phase), scalable workloads (for the claims their pod templates mount) and Services (for their
-selectors) are listed whole. A
-legacy ServiceAccount token is told by a second metadata list of Secrets selected by type.
+selectors) are listed whole. A legacy ServiceAccount token is told by a second metadata list of Secrets selected
+by type.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.statesafe.backup.plugins.module_utils.errors import ApiError, ObjectNotFound
+from ansible_collections.statesafe.backup.plugins.module_utils.errors import ApiError, InvalidInput, ObjectNotFound
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s.api import ResourceType
 from ansible_collections.statesafe.backup.plugins.module_utils.profile import namespace as plan_mod
 
@@ -52,13 +52,14 @@ def namespaced_resources(api):
 def _list(api, resource, namespace, whole, field_selector=None):
     rtype = ResourceType(resource["api_version"], resource["kind"], resource["plural"], True,
                          "api" if resource["api_version"] == "v1" else "apis")
-    if whole:
-        return api.list_items(rtype, namespace, field_selector=field_selector)
-    return api.list_items(rtype, namespace, field_selector=field_selector, accept=METADATA_ONLY)
+    return api.list_items(rtype, namespace, field_selector=field_selector, accept=None if whole else METADATA_ONLY)
 
 
 def discover(api, namespace, name, exclude=None, description=None, hooks=None):
     """The namespace's profile (profile/namespace.py ``plan``), with what was listed, left out and refused."""
+    errors = plan_mod.exclusion_errors(exclude)
+    if errors:
+        raise InvalidInput("exclude is not valid: " + "; ".join(errors), namespace=namespace)
     resources, unavailable = namespaced_resources(api)
     groups = set(plan_mod.group_of(r["api_version"]) for r in resources)
     to_list, left_out = plan_mod.kinds_to_list(resources, exclude)

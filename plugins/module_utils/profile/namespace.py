@@ -119,7 +119,7 @@ def exclusion_errors(exclude):
 
 
 def _excluded(exclude, api_version, kind, name=None):
-    """Whether discover.exclude leaves out the kind (name None) or the object."""
+    """Whether discover.exclude leaves out the whole kind (name None) or the object; kind "*" is every kind."""
     for entry in exclude or []:
         if entry.get("kind") not in (kind, "*"):
             continue
@@ -129,12 +129,6 @@ def _excluded(exclude, api_version, kind, name=None):
         if not names or (name is not None and name in names):
             return True
     return False
-
-
-def _kind_excluded_whole(exclude, api_version, kind):
-    return any(entry.get("kind") in (kind, "*") and not entry.get("names")
-               and (not entry.get("api_version") or group_of(entry["api_version"]) == group_of(api_version))
-               for entry in exclude or [])
 
 
 def kinds_to_list(resources, exclude=None):
@@ -152,7 +146,7 @@ def kinds_to_list(resources, exclude=None):
             reason = "the cluster keeps these up itself"
         elif not {"list", "get", "create"} <= verbs:
             reason = "the API offers no list, get and create for it"
-        elif _kind_excluded_whole(exclude, resource["api_version"], kind):
+        elif _excluded(exclude, resource["api_version"], kind):
             reason = "discover.exclude"
         if reason:
             left_out.append({"api_version": resource["api_version"], "kind": kind, "reason": reason})
@@ -203,7 +197,7 @@ def unavailable_problems(namespace, unavailable, exclude=None):
     return ["API group {0} did not answer discovery ({1}): its kinds in namespace {2} cannot be listed; name it in "
             "discover.exclude as {{kind: '*', api_version: {0}}} to back up without it".format(
                 entry["group_version"], entry["reason"], namespace)
-            for entry in unavailable if not _kind_excluded_whole(exclude, entry["group_version"], "*")]
+            for entry in unavailable if not _excluded(exclude, entry["group_version"], "*")]
 
 
 # The workloads a volume's restore can stop and start (a scale subresource), in the order one is chosen.
@@ -211,10 +205,11 @@ SCALABLE = (("apps", "StatefulSet"), ("apps", "Deployment"), ("apps", "ReplicaSe
 
 
 def claim_users(listed, uids):
-    """{claim: (kind, name)}: the workload whose pod template mounts each claim, or whose volumeClaimTemplates
-    make it (<template>-<set>-<ordinal>); the first of SCALABLE's order, then by name. Owned workloads (a
-    Deployment's ReplicaSets) are left to their owner."""
-    users = {}
+    """(mounted, made): {claim: (kind, name)} of the workload whose pod template mounts each claim, and
+    [(prefix, (kind, name))] of the StatefulSets whose volumeClaimTemplates make claims <template>-<set>-<ordinal>;
+    the first of SCALABLE's order, then by name, wins. Owned workloads (a Deployment's ReplicaSets) are left to their
+    owner."""
+    mounted, made = {}, []
     for group_kind in SCALABLE:
         for entry in listed:
             if (group_of(entry["api_version"]), entry["kind"]) != group_kind:
@@ -223,23 +218,23 @@ def claim_users(listed, uids):
                 metadata = item.get("metadata") or {}
                 if _owned_by_listed(item, uids) or not metadata.get("name"):
                     continue
+                user = (entry["kind"], metadata["name"])
                 spec = item.get("spec") or {}
-                template = ((spec.get("template") or {}).get("spec") or {})
-                for volume in template.get("volumes") or []:
+                for volume in ((spec.get("template") or {}).get("spec") or {}).get("volumes") or []:
                     claim_name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
                     if claim_name:
-                        users.setdefault(("name", claim_name), (entry["kind"], metadata["name"]))
+                        mounted.setdefault(claim_name, user)
                 for claim_template in spec.get("volumeClaimTemplates") or []:
-                    prefix = "{0}-{1}-".format((claim_template.get("metadata") or {}).get("name"), metadata["name"])
-                    users.setdefault(("prefix", prefix), (entry["kind"], metadata["name"]))
-    return users
+                    made.append(("{0}-{1}-".format((claim_template.get("metadata") or {}).get("name"),
+                                                   metadata["name"]), user))
+    return mounted, made
 
 
-def _user_of(users, claim_name):
-    if ("name", claim_name) in users:
-        return users[("name", claim_name)]
-    for (how, value), user in sorted(users.items()):
-        if how == "prefix" and claim_name.startswith(value) and claim_name[len(value):].isdigit():
+def _user_of(mounted, made, claim_name):
+    if claim_name in mounted:
+        return mounted[claim_name]
+    for prefix, user in made:
+        if claim_name.startswith(prefix) and claim_name[len(prefix):].isdigit():
             return user
     return None
 
@@ -258,7 +253,7 @@ def plan(namespace, name, listed, unlistable=(), exclude=None, openshift=False, 
             left_out.append({"api_version": entry["api_version"], "kind": entry["kind"],
                              "reason": "may not be listed ({0}); a namespace admin cannot make these".format(
                                  entry["reason"])})
-        elif not _kind_excluded_whole(exclude, entry["api_version"], entry["kind"]):
+        elif not _excluded(exclude, entry["api_version"], entry["kind"]):
             problems.append("{0} ({1}) cannot be listed in namespace {2}: {3}; grant list on it or name it in "
                             "discover.exclude".format(entry["kind"], entry["api_version"], namespace, entry["reason"]))
     uids = set()
@@ -314,24 +309,19 @@ def plan(namespace, name, listed, unlistable=(), exclude=None, openshift=False, 
         by_component[_component_of(group, kind)].append(
             {"kind": kind, "api_version": api_version, "names": sorted(names), "optional": True})
 
-    components = []
-    for component, phase in (("config", "early"), ("claims", "early")):
-        if by_component[component]:
-            components.append({"name": component, "type": "resources", "restore_phase": phase,
-                               "resources": by_component[component]})
-    if by_component["workloads"]:
-        components.append({"name": "workloads", "type": "resources", "restore_phase": "early",
-                           "resources": by_component["workloads"]})
-    users = claim_users(listed, uids)
+    def resources(component, phase):
+        return [{"name": component, "type": "resources", "restore_phase": phase,
+                 "resources": by_component[component]}] if by_component[component] else []
+
+    components = resources("config", "early") + resources("claims", "early") + resources("workloads", "early")
+    mounted, made = claim_users(listed, uids)
     for claim in sorted(volumes):
         volume = {"name": VOLUME_PREFIX + claim, "type": "volume", "claim": claim}
-        user = _user_of(users, claim)
+        user = _user_of(mounted, made, claim)
         if user:
             volume.update(workload=user[1], workload_kind=user[0])
         components.append(volume)
-    if by_component["custom-resources"]:
-        components.append({"name": "custom-resources", "type": "resources", "restore_phase": "last",
-                           "resources": by_component["custom-resources"]})
+    components += resources("custom-resources", "last")
     if not components:
         problems.append("namespace {0} holds nothing to back up (every object listed is left out or owned; "
                         "see left_out)".format(namespace))

@@ -382,9 +382,10 @@ def _validate_resolved(profile):
     discovering = "discover" in profile
     check.keys("", profile, DISCOVER_TOP_KEYS if discovering else TOP_KEYS,
                " (a profile with discover has its components made by the backup)" if discovering else "")
-    if discovering and check.mapping("discover", profile["discover"] if profile["discover"] is not None else {}):
-        check.keys("discover", profile["discover"] or {}, DISCOVER_KEYS)
-        for message in _namespace.exclusion_errors((profile["discover"] or {}).get("exclude")):
+    discover = profile.get("discover") if profile.get("discover") is not None else {}
+    if discovering and check.mapping("discover", discover):
+        check.keys("discover", discover, DISCOVER_KEYS)
+        for message in _namespace.exclusion_errors(discover.get("exclude")):
             path, _sep, text = message.partition(": ")
             check.error(path, text)
     if "name" not in profile:

@@ -6,7 +6,7 @@ tests/integration/roles/test_namespace_mode.py.
 
 import pytest
 
-from ansible_collections.statesafe.backup.plugins.module_utils.errors import ApiError
+from ansible_collections.statesafe.backup.plugins.module_utils.errors import ApiError, InvalidInput
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s import discovery
 
 CORE = {"resources": [
@@ -88,3 +88,10 @@ def test_another_api_error_is_not_taken_for_a_refusal():
     with pytest.raises(ApiError) as failed:
         discovery.discover(api, "shop", "namespace")
     assert failed.value.status == 500
+
+
+def test_an_invalid_exclude_is_refused_before_any_request():
+    api = Api({})
+    with pytest.raises(InvalidInput, match=r"exclude is not valid: discover.exclude\[0\].kind: required"):
+        discovery.discover(api, "shop", "namespace", exclude=[{"names": ["x"]}])
+    assert api.asked == []
