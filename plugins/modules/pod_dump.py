@@ -39,9 +39,18 @@ options:
     type: str
     required: true
   pod:
-    description: Name of the pod.
+    description: Name of the pod. One of O(pod) and O(workload) is required.
     type: str
-    required: true
+  workload:
+    description:
+      - Instead of O(pod), the workload whose pod to run in - the first by name of its ready pods, picked by its
+        selector (a Deployment's pods change names). RV(pod) names the pod chosen.
+    type: str
+  workload_kind:
+    description: The kind of O(workload).
+    type: str
+    choices: [StatefulSet, Deployment, ReplicaSet]
+    default: StatefulSet
   container:
     description:
       - Container to run in. Defaults to the pod's C(kubectl.kubernetes.io/default-container) annotation, then to its
@@ -249,7 +258,9 @@ from ansible_collections.statesafe.backup.plugins.module_utils.k8s.module import
 
 ARGUMENT_SPEC = dict(
     namespace=dict(type="str", required=True),
-    pod=dict(type="str", required=True),
+    pod=dict(type="str"),
+    workload=dict(type="str"),
+    workload_kind=dict(type="str", choices=["StatefulSet", "Deployment", "ReplicaSet"], default="StatefulSet"),
     container=dict(type="str"),
     state=dict(type="str", choices=["from_pod", "to_pod"], default="from_pod"),
     argv=dict(type="list", elements="str"),
@@ -271,8 +282,8 @@ ARGUMENT_SPEC = dict(
 def main():
     module = AnsibleK8SModule(
         argument_spec=module_argument_spec(ARGUMENT_SPEC),
-        mutually_exclusive=[("argv", "command"), ("dest", "src")],
-        required_one_of=[("argv", "command")],
+        mutually_exclusive=[("argv", "command"), ("dest", "src"), ("pod", "workload")],
+        required_one_of=[("argv", "command"), ("pod", "workload")],
         required_if=[("state", "from_pod", ["dest"]), ("state", "to_pod", ["src", "sha256"])],
         supports_check_mode=False,
     )
@@ -280,7 +291,8 @@ def main():
     result = run_k8s_module(module, lambda client, api: run(client, api, params),
                             local_path=params["dest"] or params["src"],
                             location={"namespace": params["namespace"], "pod": params["pod"],
-                                      "container": params["container"]})
+                                      "kind": None if params["pod"] else params["workload_kind"],
+                                      "name": params["workload"], "container": params["container"]})
     module.exit_json(**result)
 
 

@@ -98,6 +98,12 @@ options:
       pod:
         description: The pod a dump is loaded into.
         type: str
+      loads:
+        description:
+          - For a dump, whether it has a restore command. Without one (K8up's annotations have none) the dump is
+            not loaded - action C(leave) - and the restore says where the verified file is.
+        type: bool
+        default: true
       extension:
         description: The dump's file extension.
         type: str
@@ -226,7 +232,8 @@ data:
       description: The policy that applies.
       type: str
     action:
-      description: C(restore) (workload absent, or the restore's own), C(overwrite), C(skip) or C(refuse).
+      description: C(restore) (workload absent, or the restore's own), C(overwrite), C(skip), C(refuse), or
+        C(leave) (a dump without a restore command, not loaded).
       type: str
     files:
       description: Files of the component in the manifest, null without a manifest.
@@ -316,6 +323,7 @@ COMPONENT_SPEC = dict(
     claim=dict(type="str"),
     pod=dict(type="str"),
     extension=dict(type="str"),
+    loads=dict(type="bool", default=True),
 )
 
 ARGUMENT_SPEC = dict(

@@ -194,6 +194,15 @@ def load_to_pod(k8s_client, api, location, words, params):
                 duration=round(elapsed, 3), throughput=_rate(sent_size, elapsed), **location)
 
 
+def workload_pod(api, namespace, kind, name):
+    """The name of the ready pod a dump or load for the workload runs in (pods.ready_pod_of)."""
+    rtype = api.resource_type("apps/v1", kind)
+    workload = api.request("GET", rtype.object_path(name, namespace), location=dict(namespace=namespace, kind=kind,
+                                                                                    name=name))
+    workload.setdefault("kind", kind)
+    return pod_utils.pod_name(pod_utils.ready_pod_of(workload, api.list_pods(namespace)))
+
+
 def resolve(api, location):
     """The location with its container chosen, after checking the pod runs."""
     pod = api.get_pod(location["namespace"], location["pod"])
@@ -229,7 +238,8 @@ def check_params(params):
 
 def run(k8s_client, api, params):
     words = check_params(params)
-    location = dict(namespace=params["namespace"], pod=params["pod"], container=params.get("container"))
+    pod = params.get("pod") or workload_pod(api, params["namespace"], params["workload_kind"], params["workload"])
+    location = dict(namespace=params["namespace"], pod=pod, container=params.get("container"))
     try:
         if params["state"] == "to_pod":
             return load_to_pod(k8s_client, api, location, words, params)

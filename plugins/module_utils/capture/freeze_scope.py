@@ -5,7 +5,8 @@
 
 A hook a pod declares (annotations) quiesces that pod. Held for the whole run, it would keep the
 application frozen while unrelated volumes and dumps are copied; so a pod hook is bound to the
-components that capture the pod's data: a dump run in the pod, or a volume whose claim the pod mounts.
+components that capture the pod's data: a dump run in the pod (or in a pod of its workload), or a volume whose
+claim the pod mounts.
 Its pre-hook runs right before the first of them and its post-hook right after the last; several pods
 bound to one component thaw in the reverse order of their freeze. A pod hook that no component
 captures, and every hook of the profile, stays run-wide: before the first component, after the last.
@@ -26,10 +27,27 @@ def pod_claims(pod):
                if (v.get("persistentVolumeClaim") or {}).get("claimName"))
 
 
-def captures_pod(component, pod_name, claims):
-    """Whether a component reads the data of the pod: its dump runs there, or its claim is mounted there."""
+def belongs_to(pod, kind, name):
+    """Whether a pod is one of the workload's: its controller is the StatefulSet or ReplicaSet, or for a Deployment
+    the ReplicaSet the Deployment names after itself and the pod's template hash."""
+    metadata = pod.get("metadata") or {}
+    owner = next((ref for ref in metadata.get("ownerReferences") or [] if ref.get("controller")), None)
+    if owner is None:
+        return False
+    if kind == "Deployment":
+        template_hash = (metadata.get("labels") or {}).get("pod-template-hash")
+        return owner.get("kind") == "ReplicaSet" and bool(template_hash) and \
+            owner.get("name") == "{0}-{1}".format(name, template_hash)
+    return owner.get("kind") == kind and owner.get("name") == name
+
+
+def captures_pod(component, pod_name, claims, pod=None):
+    """Whether a component reads the data of the pod: its dump runs there (in that pod, or in a pod of that
+    workload), or its claim is mounted there."""
     kind = component.get("type")
     if kind == "dump":
+        if component.get("workload"):
+            return belongs_to(pod or {}, component.get("workload_kind") or "StatefulSet", component["workload"])
         return component.get("pod") == pod_name
     if kind == "volume":
         return component.get("claim") in claims
@@ -45,10 +63,11 @@ def scope(hooks, components, pods):
     """
     hooks = hooks or {}
     components = components or []
-    claims = {}
+    claims, by_key = {}, {}
     for pod in pods or []:
         metadata = pod.get("metadata") or {}
         claims[(metadata.get("namespace") or "", metadata.get("name"))] = pod_claims(pod)
+        by_key[(metadata.get("namespace") or "", metadata.get("name"))] = pod
 
     def span(hook):
         """The first and last component capturing the hook's pod, or None (the hook stays run-wide)."""
@@ -56,7 +75,7 @@ def scope(hooks, components, pods):
             return None
         key = (hook.get("namespace") or "", hook.get("pod"))
         touched = [index for index, component in enumerate(components)
-                   if captures_pod(component, hook.get("pod"), claims.get(key, set()))]
+                   if captures_pod(component, hook.get("pod"), claims.get(key, set()), by_key.get(key))]
         return (touched[0], touched[-1]) if touched else None
 
     result = dict(hooks)

@@ -53,7 +53,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils.capture.restore_m
 
 POLICIES = ("fail", "skip", "update", "recreate")
 OBJECT_ACTIONS = ("create", "skip", "update", "recreate", "refuse")
-DATA_ACTIONS = ("restore", "skip", "overwrite", "refuse")
+DATA_ACTIONS = ("restore", "skip", "overwrite", "refuse", "leave")
 # The workload kind of a component that names only ``statefulset`` (how profiles first named it).
 WORKLOAD_KIND = "StatefulSet"
 # A volume no workload is named for: its claim decides whether its data is present.
@@ -205,9 +205,11 @@ def plan_data(components, live, policy, policy_by_kind=None, commit=None, own_ui
             component_policy = policy
         workload = object_key(kind, name) if name and kind != CLAIM_KIND else None
         entry = dict(component)
+        # A dump with no restore command (K8up's annotations have none) is verified and left for its owner to load.
+        action = "leave" if component.get("type") == "dump" and component.get("loads") is False else decide_data(
+            present, component_policy, ours)
         entry.update(workload=workload, claim_key=object_key(kind, name) if kind == CLAIM_KIND else None,
-                     present=present, ours=ours, policy=component_policy,
-                     action=decide_data(present, component_policy, ours))
+                     present=present, ours=ours, policy=component_policy, action=action)
         planned.append(entry)
     return planned
 
@@ -247,7 +249,9 @@ def describe(planned_objects, planned_data):
             size = ", {0} files, {1} bytes".format(entry["files"], entry["bytes"]) if entry["type"] == "volume" \
                 else ", {0} bytes".format(entry["bytes"])
         owner = " of {0}".format(entry["workload"]) if entry["workload"] else ""
-        if entry.get("ours"):
+        if entry["action"] == "leave":
+            owner += " (no restore command: not loaded, left in the staging tree)"
+        elif entry.get("ours"):
             owner += " (left by an unfinished restore of this archive: written again)"
         lines.append("{0} {1}{2}{3} [{4}]".format(entry["action"], what, owner, size, entry["policy"]))
     return lines

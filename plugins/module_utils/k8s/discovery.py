@@ -4,9 +4,9 @@
 """What a namespace holds, as the API server tells it: the reads behind namespace mode (profile/namespace.py).
 
 Objects are listed as metadata only (PartialObjectMetadataList), so Secret values never reach this process; only
-claims (for their phase), scalable workloads (for the claims their pod templates mount) and Services (for their
-selectors) are listed whole. A legacy ServiceAccount token is told by a second metadata list of Secrets selected
-by type.
+claims (for their phase), scalable workloads (for the claims their pod templates mount and the dumps their
+annotations declare), Pods (for their containers) and Services (for their selectors) are listed whole. A legacy
+ServiceAccount token is told by a second metadata list of Secrets selected by type.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,9 +18,10 @@ from ansible_collections.statesafe.backup.plugins.module_utils.k8s.api import Re
 from ansible_collections.statesafe.backup.plugins.module_utils.profile import namespace as plan_mod
 
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
-# Listed whole: the planning reads a claim's phase and which claims a workload's pod template mounts.
+# Listed whole: the planning reads a claim's phase, which claims a workload's pod template mounts, and the containers a
+# dump annotation may name.
 WHOLE = (("", "PersistentVolumeClaim"), ("apps", "StatefulSet"), ("apps", "Deployment"), ("apps", "ReplicaSet"),
-         ("", "Service"))
+         ("", "Service"), ("", "Pod"))
 
 
 def namespaced_resources(api):

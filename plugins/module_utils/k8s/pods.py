@@ -11,6 +11,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     ObjectNotFound,
     PodNotReady,
 )
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.rollout import selector_matches
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 
@@ -125,6 +126,32 @@ def claim_mount(pods, claim, container=None):
             claim, " in container " + container if container else "",
             ": looked at " + ", ".join(passed) if passed else " (no pod mounts it)"),
         kind="PersistentVolumeClaim", name=claim)
+
+
+def is_ready(pod):
+    """Running, not being deleted, and its Ready condition True."""
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return ((pod.get("status") or {}).get("phase") == "Running" and not is_terminating(pod)
+            and any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions))
+
+
+def ready_pod_of(workload, pods):
+    """The pod a command for the workload runs in: the first by name of its ready pods (a StatefulSet's ordinal 0
+    when it is ready), picked by the workload's selector. ObjectNotFound names every pod looked at when none is."""
+    metadata = workload.get("metadata") or {}
+    location = dict(namespace=metadata.get("namespace"), kind=workload.get("kind"), name=metadata.get("name"))
+    selector = (workload.get("spec") or {}).get("selector")
+    if not selector:
+        raise ObjectNotFound("the workload has no selector to find its pods by", **location)
+    selected = sorted((p for p in pods if selector_matches(selector, (p.get("metadata") or {}).get("labels"))),
+                      key=pod_name)
+    for pod in selected:
+        if is_ready(pod):
+            return pod
+    raise ObjectNotFound("no ready pod of the workload to run in{0}".format(
+        ": looked at " + ", ".join("{0} ({1})".format(pod_name(p), "being deleted" if is_terminating(p) else (
+            p.get("status") or {}).get("phase") or "no phase") for p in selected)
+        if selected else " (it has no pods)"), **location)
 
 
 def find_pods(api, namespace, name=None, label_selector=None):

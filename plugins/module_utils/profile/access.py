@@ -53,6 +53,11 @@ def needed_access(profile, hooks_from_annotations=True):
                             "api_version": selection.get("api_version", "v1")})
         elif ctype == "dump":
             out.extend(DUMP_VERBS)
+            if component.get("workload"):
+                # The pod to run in is found when the dump runs: the workload's selector, then its ready pods.
+                out.append({"verb": "get", "kind": component.get("workload_kind") or "StatefulSet",
+                            "api_version": "apps/v1"})
+                out.append({"verb": "list", "resource": "pods"})
         elif ctype == "volume":
             out.extend(VOLUME_VERBS)
     if hooks_from_annotations:

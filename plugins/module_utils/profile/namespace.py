@@ -39,6 +39,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.statesafe.backup.plugins.module_utils.capture import dump_annotations
+from ansible_collections.statesafe.backup.plugins.module_utils.errors import InvalidInput
+
 # Kinds that come with Kubernetes itself (and OpenShift's own API groups); every other group is a custom resource.
 BUILTIN_GROUPS = frozenset((
     "", "apps", "batch", "autoscaling", "policy", "networking.k8s.io", "rbac.authorization.k8s.io",
@@ -85,6 +88,7 @@ WORKLOAD_ORDER = (
     ("batch", "CronJob"), ("batch", "Job"), ("", "Pod"), ("", "ReplicationController"),
 )
 VOLUME_PREFIX = "volume-"
+DUMP_PREFIX = "dump-"
 
 
 def group_of(api_version):
@@ -239,6 +243,105 @@ def _user_of(mounted, made, claim_name):
     return None
 
 
+def _containers(pod_spec):
+    return [c.get("name") for c in (pod_spec or {}).get("containers") or [] if c.get("name")]
+
+
+def _declares_dump(annotations):
+    keys = set(dump_annotations.OURS.values()) | set(dump_annotations.K8UP.values()) | {
+        dump_annotations.RESTORE_COMMAND}
+    return any(key in keys for key in annotations or {}) or bool(dump_annotations.unknown_keys(annotations))
+
+
+def _top_owner(item, by_uid):
+    """(kind, object) at the top of an object's owners among the listed objects (its controller first); the object
+    itself, kind None, when nothing listed owns it."""
+    kind, current, seen = None, item, set()
+    while True:
+        references = [ref for ref in (current.get("metadata") or {}).get("ownerReferences") or []
+                      if ref.get("uid") in by_uid and ref.get("uid") not in seen]
+        if not references:
+            return kind, current
+        reference = next((ref for ref in references if ref.get("controller")), references[0])
+        seen.add(reference["uid"])
+        kind, current = by_uid[reference["uid"]]
+
+
+def annotated_dumps(namespace, listed, uids, exclude=None):
+    """(components, problems, unused): a dump component for every workload whose pod template, and every pod nothing
+    owns, that declares a dump with annotations (capture/dump_annotations.py), after the volumes in restore order.
+
+    A workload's dump runs in one of its ready pods, found when the dump runs; the template's annotations decide,
+    as they are what every pod, a restored one too, carries. A pod whose annotations its template lacks (annotated by
+    hand) and a pod whose owners end at something else (a Job, a DaemonSet, a custom resource that the restore applies
+    after the dumps) are problems, never silently passed over. `unused` are left_out entries for annotations a
+    spelling of higher precedence made unused.
+    """
+    by_uid = {}
+    for entry in listed:
+        for item in entry.get("items") or []:
+            uid = (item.get("metadata") or {}).get("uid")
+            if uid:
+                by_uid[uid] = (entry["kind"], item)
+    components, problems, unused, names = [], [], [], set()
+
+    def add(api_version, kind, metadata, pod_spec, target):
+        where = "pod {0}".format(metadata["name"]) if kind == "Pod" else "{0} {1} (its pod template)".format(
+            kind, metadata["name"])
+        try:
+            fields = dump_annotations.dump_fields(metadata.get("annotations"), _containers(pod_spec), namespace,
+                                                  where)
+        except InvalidInput as exc:
+            problems.append(str(exc))
+            return
+        if fields is None:
+            return
+        component = {"name": DUMP_PREFIX + metadata["name"], "type": "dump"}
+        if component["name"] in names:
+            problems.append("{0} in namespace {1}: a dump named {2} is declared twice (a pod and a workload of one "
+                            "name); leave one out with discover.exclude".format(where, namespace, component["name"]))
+            return
+        names.add(component["name"])
+        component.update(target)
+        component.update((key, fields[key]) for key in ("command", "restore_command", "container", "extension",
+                                                        "timeout", "trailer") if key in fields)
+        components.append(component)
+        unused.extend({"api_version": api_version, "kind": kind, "name": metadata["name"], "reason": note}
+                      for note in fields["unused"])
+
+    for entry in sorted(listed, key=lambda e: (e["kind"], e["api_version"])):
+        group_kind = (group_of(entry["api_version"]), entry["kind"])
+        for item in sorted(entry.get("items") or [], key=lambda i: (i.get("metadata") or {}).get("name") or ""):
+            metadata = item.get("metadata") or {}
+            if not metadata.get("name") or _excluded(exclude, entry["api_version"], entry["kind"], metadata["name"]):
+                continue
+            if group_kind in SCALABLE and not _owned_by_listed(item, uids):
+                template = (item.get("spec") or {}).get("template") or {}
+                add(entry["api_version"], entry["kind"], dict(template.get("metadata") or {}, name=metadata["name"]),
+                    template.get("spec"), {"workload": metadata["name"], "workload_kind": entry["kind"]})
+            elif group_kind == ("", "Pod") and _declares_dump(metadata.get("annotations")):
+                if not _owned_by_listed(item, uids):
+                    add(entry["api_version"], "Pod", metadata, item.get("spec"), {"pod": metadata["name"]})
+                    continue
+                top_kind, top = _top_owner(item, by_uid)
+                top_name = (top.get("metadata") or {}).get("name")
+                if top_kind in [kind for _group, kind in SCALABLE]:
+                    template = ((top.get("spec") or {}).get("template") or {}).get("metadata") or {}
+                    if not _declares_dump(template.get("annotations")):
+                        problems.append(
+                            "pod {0} in namespace {1} declares a dump, but the pod template of its {2} {3} does not: "
+                            "annotate the template (spec.template.metadata.annotations), which every pod and a "
+                            "restored one carry".format(metadata["name"], namespace, top_kind, top_name))
+                else:
+                    problems.append(
+                        "pod {0} in namespace {1} declares a dump, but it is made by {2} {3}: namespace mode dumps "
+                        "the pods of StatefulSets, Deployments and ReplicaSets and pods nothing owns (a custom "
+                        "resource is restored after the dumps are loaded); write a profile for it "
+                        "(docs/profile-reference.md) or leave the pod out with discover.exclude".format(
+                            metadata["name"], namespace, top_kind, top_name))
+    return sorted(components, key=lambda c: c["name"]), problems, unused
+
+
 def plan(namespace, name, listed, unlistable=(), exclude=None, openshift=False, description=None, hooks=None):
     """The namespace's profile and what was left out.
 
@@ -293,7 +396,16 @@ def plan(namespace, name, listed, unlistable=(), exclude=None, openshift=False, 
                 names.append(object_name)
             if (group, kind) == CLAIM_KIND and not _excluded(exclude, api_version, kind, object_name):
                 phase = (item.get("status") or {}).get("phase") or "Pending"
-                if phase == "Bound":
+                try:
+                    opted_out = dump_annotations.claim_opted_out(item)
+                except InvalidInput as exc:
+                    problems.append(str(exc))
+                    opted_out = False
+                if opted_out:
+                    left_out.append({"api_version": api_version, "kind": kind, "name": object_name,
+                                     "reason": "its files: {0} is false (the claim itself is restored, empty)".format(
+                                         dump_annotations.K8UP_BACKUP)})
+                elif phase == "Bound":
                     volumes.append(object_name)
                 else:
                     pending.append({"claim": object_name, "phase": phase})
@@ -321,6 +433,10 @@ def plan(namespace, name, listed, unlistable=(), exclude=None, openshift=False, 
         if user:
             volume.update(workload=user[1], workload_kind=user[0])
         components.append(volume)
+    dumps, dump_problems, unused = annotated_dumps(namespace, listed, uids, exclude)
+    components += dumps
+    problems += dump_problems
+    left_out += unused
     components += resources("custom-resources", "last")
     if not components:
         problems.append("namespace {0} holds nothing to back up (every object listed is left out or owned; "

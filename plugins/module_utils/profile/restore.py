@@ -57,8 +57,9 @@ def component_workload(component):
 
 
 def data_components(components):
-    """The volume and dump components, each with only the keys restore_plan takes, and its workload as
-    ``workload_kind`` and ``workload_name`` whichever way the profile named it."""
+    """The volume and dump components, each with only the keys restore_plan takes, its workload as
+    ``workload_kind`` and ``workload_name`` whichever way the profile named it, and for a dump ``loads``: whether it
+    has a restore command."""
     out = []
     for c in components or []:
         if c.get("type") not in ("volume", "dump"):
@@ -67,6 +68,8 @@ def data_components(components):
         kind, name = component_workload(c)
         if name:
             entry.update(workload_kind=kind, workload_name=name)
+        if c["type"] == "dump":
+            entry["loads"] = bool(c.get("restore_command"))
         out.append(entry)
     return out
 

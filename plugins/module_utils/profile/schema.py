@@ -33,14 +33,15 @@ DISCOVER_KEYS = ("exclude",)
 # Keys of each component type: (required, optional). Common to all: name, type.
 COMPONENT_KEYS = {
     "resources": (("resources",), ("restore_phase", "ready")),
-    "dump": (("pod", "command", "restore_command"),
-             ("container", "extension", "trailer", "timeout", "statefulset", "revision")),
+    "dump": (("command",),
+             ("pod", "workload", "workload_kind", "restore_command", "container", "extension", "trailer", "timeout",
+              "statefulset", "revision")),
     "volume": (("claim",), ("statefulset", "workload", "workload_kind", "path", "exclude", "timeout", "revision",
                             "helper_image", "through", "container")),
 }
 # How a backup reads a claim: a helper pod that mounts it, or the container of a running pod that does.
 VOLUME_THROUGH = ("helper", "user")
-# The kinds a volume's workload can be: those with a scale subresource (k8s/claim_workloads.py).
+# The kinds a volume's or a dump's workload can be: those with a scale subresource (k8s/claim_workloads.py).
 WORKLOAD_KINDS = ("StatefulSet", "Deployment", "ReplicaSet")
 SELECTION_KEYS = ("kind", "api_version", "names", "label_selectors", "optional", "references")
 REFERENCE_KEYS = ("kind", "api_version", "paths", "field_names", "optional")
@@ -223,8 +224,11 @@ def _component(check, path, component):
             check.error(path + ".path", "must stay inside the claim (no '..'), got {0!r}".format(component["path"]))
     if ctype == "volume" and "exclude" in component:
         check.string_list(path + ".exclude", component["exclude"])
-    if ctype == "volume":
+    if ctype in ("volume", "dump"):
         _volume_workload(check, path, component)
+    if ctype == "dump" and ("pod" in component) == ("workload" in component):
+        check.error(path + ".pod", "a dump runs in the pod named by pod, or in a ready pod of the workload named by "
+                                   "workload: exactly one of them")
     if ctype == "volume" and "helper_image" in component:
         check.string(path + ".helper_image", component["helper_image"], IMAGE_REF, "an image reference")
     if ctype == "volume" and "through" in component:

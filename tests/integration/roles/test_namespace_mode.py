@@ -17,6 +17,12 @@ in the namespace, and later a Role reading every kind there.
   the one taken before the backup. A restore in check mode then shows its plan per object and claim and changes
   nothing.
 
+A MariaDB Deployment there declares its backup the way K8up users do: a dump (`k8up.io/backupcommand`, with our
+`statesafe.backup/restore-command` added, since K8up has none), its claim left out (`k8up.io/backup: "false"`), and
+a real freeze (a pre-hook holding FLUSH TABLES WITH READ LOCK, a post-hook releasing it). A writer inserts rows
+while the backup runs: its writes wait while the pod is frozen, which lasts only for the dump, and resume after; the
+restore loads the dump into the new Deployment, and the table holds exactly the rows acknowledged before the freeze.
+
 The namespace and the CRD are deleted at the end, whatever happened.
 """
 
@@ -24,12 +30,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import statistics
+import time
 import uuid
 
 import pytest
 import yaml
 from kubernetes import client
 
+from background_writer import BackgroundWriter
 from cluster_helpers import exists, wait_until
 from role_helpers import namespace_exists, playbook
 
@@ -40,6 +49,43 @@ RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": GID, "fs
 RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 SEED = 'mkdir -p /data/a/b && head -c 200000 /dev/urandom > /data/a/b/blob && printf %s "$1" > /data/who && : > /data/empty'
 FILES = r"cd /data && find . -mindepth 1 -type d | sort && find . -type f -exec sha256sum {} + | sort -k2"
+
+
+# MariaDB's backup as annotations. The dump in K8up's spelling: run without a shell, so the password comes in through
+# an explicit `sh -c`, as K8up's documentation shows. The freeze holds a global read lock in a background client
+# until the post-hook kills it (as tests/integration/roles/test_backup_kills.py does for the sample's MariaDB).
+SQL = 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N'
+HOLD = "SELECT SLEEP(3600)"
+FREEZE = (f'{SQL} -e "FLUSH TABLES WITH READ LOCK; {HOLD}" </dev/null >/dev/null 2>&1 & '
+          f"for i in $(seq 100); do {SQL} -e \"SELECT COUNT(*) FROM information_schema.processlist "
+          f"WHERE info = '{HOLD}'\" | grep -qx 1 && exit 0; sleep 0.1; done; echo the read lock was not taken >&2; exit 3")
+THAW = (f"{SQL} -e \"SELECT id FROM information_schema.processlist WHERE info = '{HOLD}'\" "
+        f'| while read -r id; do {SQL} -e "KILL $id"; done')
+MARIADB_ANNOTATIONS = {
+    "k8up.io/backupcommand": "sh -c 'MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb-dump -uroot --single-transaction "
+                             "--databases shop'",
+    "k8up.io/file-extension": ".sql",
+    "statesafe.backup/restore-command": 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot',
+    "statesafe.backup/pre-hook-command": FREEZE,
+    "statesafe.backup/post-hook-command": THAW,
+}
+
+
+class RowWriter(BackgroundWriter):
+    """Inserts one row at a time into shop.t, each acknowledged id with the time its INSERT returned."""
+
+    def __init__(self, kubectl, namespace: str, pod: str):
+        super().__init__()
+        self.kubectl, self.namespace, self.pod = kubectl, namespace, pod
+        self.acks: list[tuple[int, float]] = []
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            out = self.kubectl("exec", "-n", self.namespace, self.pod, "--", "sh", "-c",
+                               f'{SQL} -e "INSERT INTO shop.t () VALUES (); SELECT LAST_INSERT_ID()"').stdout
+            self.acks.append((int(out.decode().split()[-1]), time.monotonic()))
+            self.acknowledged += 1
+            time.sleep(0.05)
 
 
 def crd() -> dict:
@@ -56,7 +102,7 @@ def container(image: str, mount: str) -> dict:
             "securityContext": RESTRICTED_CONTAINER, "volumeMounts": [{"name": mount, "mountPath": "/data"}]}
 
 
-def build(namespace: str, image: str, api_client, custom) -> None:
+def build(namespace: str, image: str, api_client, custom, mariadb_image: str) -> None:
     core, apps, batch = client.CoreV1Api(api_client), client.AppsV1Api(api_client), client.BatchV1Api(api_client)
     rbac = client.RbacAuthorizationV1Api(api_client)
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "app"}})
@@ -102,6 +148,24 @@ def build(namespace: str, image: str, api_client, custom) -> None:
         "schedule": "0 3 * * *", "suspend": True, "jobTemplate": {"spec": {"template": {"spec": dict(
             pod_spec, restartPolicy="Never", containers=[{
                 "name": "main", "image": image, "command": ["true"], "securityContext": RESTRICTED_CONTAINER}])}}}}})
+    core.create_namespaced_secret(namespace, {"metadata": {"name": "mariadb-root"},
+                                              "stringData": {"password": "sfn-" + uuid.uuid4().hex}})
+    core.create_namespaced_persistent_volume_claim(namespace, {
+        "metadata": {"name": "mariadb-data", "annotations": {"k8up.io/backup": "false"}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "local",
+                 "resources": {"requests": {"storage": "256Mi"}}}})
+    apps.create_namespaced_deployment(namespace, {"metadata": {"name": "mariadb"}, "spec": {
+        "replicas": 1, "selector": {"matchLabels": {"app": "mariadb"}}, "strategy": {"type": "Recreate"},
+        "template": {"metadata": {"labels": {"app": "mariadb"}, "annotations": MARIADB_ANNOTATIONS}, "spec": dict(
+            # No runAsGroup: the image makes what mariadbd writes outside the volume writable by group 0.
+            pod_spec, securityContext={k: v for k, v in RESTRICTED_POD.items() if k != "runAsGroup"}, containers=[{
+                "name": "mariadb", "image": mariadb_image, "imagePullPolicy": "IfNotPresent",
+                "securityContext": RESTRICTED_CONTAINER,
+                "env": [{"name": "MARIADB_ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {
+                    "name": "mariadb-root", "key": "password"}}}],
+                "readinessProbe": {"tcpSocket": {"port": 3306}, "periodSeconds": 2},
+                "volumeMounts": [{"name": "data", "mountPath": "/var/lib/mysql"}]}],
+            volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "mariadb-data"}}])}}})
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "metadata": {"name": "main"},
         "spec": {"size": 3, "colour": "blue"}})
@@ -115,7 +179,7 @@ def running_pod(core, namespace: str, app: str) -> str:
 
 
 def wait_running(core, namespace: str) -> None:
-    for app in ("web", "db"):
+    for app in ("web", "db", "mariadb"):
         wait_until(f"a ready {app} pod in {namespace}", lambda app=app: running_pod(core, namespace, app), timeout=240)
 
 
@@ -189,16 +253,23 @@ def built(api_client, core, kubectl, kubeconfig, image_refs, tmp_path_factory):
             GROUP, VERSION, namespace, PLURAL)), timeout=60)
         wait_until(f"default ServiceAccount in {namespace}",
                    lambda: exists(lambda: core.read_namespaced_service_account("default", namespace)), timeout=60)
-        build(namespace, image_refs["toolbox"], api_client, custom)
+        build(namespace, image_refs["toolbox"], api_client, custom, image_refs["mariadb"])
         wait_running(core, namespace)
         for app in ("web", "db"):
             kubectl("exec", "-n", namespace, running_pod(core, namespace, app), "--", "sh", "-c", SEED, "seed", app)
+        mariadb_sql(kubectl, core, namespace, "CREATE DATABASE shop; CREATE TABLE shop.t (id INT AUTO_INCREMENT "
+                                              "PRIMARY KEY)")
         yield {"namespace": namespace, "tmp": tmp, "custom": custom,
                "identity": admin_kubeconfig(api_client, kubeconfig, namespace, tmp / "backup.kubeconfig")}
     finally:
         core.delete_namespace(namespace)
         wait_until(f"namespace {namespace} gone", lambda: not namespace_exists(core, namespace), timeout=300)
         extensions.delete_custom_resource_definition(f"{PLURAL}.{GROUP}")
+
+
+def mariadb_sql(kubectl, core, namespace: str, sql: str) -> str:
+    return kubectl("exec", "-n", namespace, running_pod(core, namespace, "mariadb"), "--", "sh", "-c",
+                   f'{SQL} -e "{sql}"').stdout.decode()
 
 
 def backup(built, **extra):
@@ -230,7 +301,11 @@ def test_a_namespace_admin_backs_up_the_whole_namespace_and_it_comes_back(
         "metadata": {"name": "backup-widgets"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "backup-widgets"},
         "subjects": [{"kind": "ServiceAccount", "name": "backup", "namespace": namespace}]})
-    run = backup(built)
+    mariadb_pod = running_pod(core, namespace, "mariadb")
+    with RowWriter(kubectl, namespace, mariadb_pod) as writer:
+        run = backup(built)
+        time.sleep(2)  # writes go on after the thaw
+    assert writer.error is None, writer.error
     assert run.rc == 0, run.failures or run.output[-4000:]
     summary = run.stats["statesafe_backup"]
     mode = summary["namespace_mode"]
@@ -241,15 +316,29 @@ def test_a_namespace_admin_backs_up_the_whole_namespace_and_it_comes_back(
     assert any(kind == "ReplicaSet" and why == "owned by an object that is backed up"
                for (kind, _name), why in left_out.items())
     assert sum(1 for (kind, _name), why in left_out.items()
-               if kind == "Pod" and why == "owned by an object that is backed up") == 3  # web, db, migrate
+               if kind == "Pod" and why == "owned by an object that is backed up") == 4  # web, db, migrate, mariadb
+    assert left_out[("PersistentVolumeClaim", "mariadb-data")].startswith("its files: k8up.io/backup is false")
     assert f"{GROUP}/{VERSION}/{KIND}" in mode["kinds"]
     web_pod = running_pod(core, namespace, "web")
+    # Each pod frozen only for what captures its data: web's claim, mariadb's dump.
     assert {(entry["pod"], entry["first"], entry["last"]) for entry in summary["hooks"]["bound"]} == {
-        (web_pod, "volume-web-data", "volume-web-data")}, summary["hooks"]
+        (web_pod, "volume-web-data", "volume-web-data"), (mariadb_pod, "dump-mariadb", "dump-mariadb")}, \
+        summary["hooks"]
     assert summary["hooks"]["freeze_seconds"][web_pod] > 0, summary["hooks"]
     steps = {step["component"]: step for step in summary["steps"]}
-    assert {"config", "claims", "workloads", "volume-web-data", "volume-data-db-0", "custom-resources"} <= set(steps)
-    assert "volume-never-bound" not in steps
+    assert {"config", "claims", "workloads", "volume-web-data", "volume-data-db-0", "dump-mariadb",
+            "custom-resources"} <= set(steps)
+    assert "volume-never-bound" not in steps and "volume-mariadb-data" not in steps
+    assert (steps["dump-mariadb"]["pod"], steps["dump-mariadb"]["container"]) == (mariadb_pod, "mariadb")
+
+    # The writes waited while MariaDB was frozen and resumed after: the longest pause between two acknowledged
+    # INSERTs spans most of the freeze, far beyond the usual pace, and rows were acknowledged after it.
+    frozen = summary["hooks"]["freeze_seconds"][mariadb_pod]
+    gaps = [(later[1] - earlier[1], earlier[0]) for earlier, later in zip(writer.acks, writer.acks[1:])]
+    pause, last_before = max(gaps)
+    assert frozen > 0.5 and pause >= 0.5 * frozen and pause > 5 * statistics.median(gap for gap, _id in gaps), \
+        (frozen, pause, gaps)
+    assert writer.acks[-1][0] > last_before + 1, "no write was acknowledged after the thaw"
 
     core.delete_namespace(namespace)
     wait_until(f"namespace {namespace} gone", lambda: not namespace_exists(core, namespace), timeout=300)
@@ -258,6 +347,9 @@ def test_a_namespace_admin_backs_up_the_whole_namespace_and_it_comes_back(
     assert restored.rc == 0, restored.failures or restored.output[-4000:]
     after = fingerprint(api_client, kubectl, namespace)
     assert after == before
+    # The dump, loaded into the new MariaDB: exactly the rows acknowledged before the freeze.
+    restored_ids = [int(n) for n in mariadb_sql(kubectl, core, namespace, "SELECT id FROM shop.t ORDER BY id").split()]
+    assert restored_ids == list(range(1, last_before + 1)), (restored_ids[-5:], last_before)
 
     # The plan of another restore, shown and not carried out: per object and per claim, as for any profile.
     check = playbook("restore.yml", kubeconfig, tmp, namespace, "--check", "--diff", profile="namespace",
@@ -267,4 +359,5 @@ def test_a_namespace_admin_backs_up_the_whole_namespace_and_it_comes_back(
     assert "update ConfigMap/settings (no difference) [update]" in lines, lines
     assert f"update {KIND}/main (no difference) [update]" in lines, lines
     assert any(line.startswith("overwrite volume volume-web-data (claim web-data) of Deployment/web") for line in lines), lines
+    assert any(line.startswith("overwrite dump dump-mariadb of Deployment/mariadb") for line in lines), lines
     assert fingerprint(api_client, kubectl, namespace) == after

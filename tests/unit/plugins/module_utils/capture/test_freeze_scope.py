@@ -93,3 +93,30 @@ def test_freeze_seconds_leaves_out_pods_never_thawed():
 def test_pod_claims():
     assert freeze_scope.pod_claims(pod("p", claims=["a", "b"])) == {"a", "b"}
     assert freeze_scope.pod_claims({"metadata": {"name": "p"}}) == set()
+
+
+def replica(name, replicaset, template_hash, annotations):
+    item = pod(name, annotations)
+    item["metadata"]["labels"] = {"pod-template-hash": template_hash}
+    item["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "name": replicaset, "controller": True}]
+    return item
+
+
+def test_a_workloads_dump_freezes_the_pods_of_that_workload_only():
+    """Namespace mode dumps a Deployment in whichever pod is ready: its pods' freeze is bound to that dump."""
+    hooks = {A + "pre-hook-command": "lock", A + "post-hook-command": "unlock"}
+    pods = [replica("db-7f9-a", "db-7f9", "7f9", hooks), replica("dbx-5c-b", "dbx-5c", "5c", hooks),
+            replica("db-stale-c", "db-other", "abc", hooks)]
+    components = [{"name": "dump-db", "type": "dump", "workload": "db", "workload_kind": "Deployment",
+                   "command": "dump"}]
+    result = plan(pods, components)
+    assert names(result["by_component"]["dump-db"]["pre"]) == ["shop/db-7f9-a pre-hook"]
+    # Another Deployment's pod, and a pod whose ReplicaSet is not named after db and its hash, stay run-wide.
+    assert names(result["pre"]) == ["shop/db-stale-c pre-hook", "shop/dbx-5c-b pre-hook"]
+
+
+def test_a_statefulsets_dump_freezes_its_pods():
+    item = frozen("pg-0")
+    item["metadata"]["ownerReferences"] = [{"kind": "StatefulSet", "name": "pg", "controller": True}]
+    result = plan([item], [{"name": "dump-pg", "type": "dump", "workload": "pg", "command": "dump"}])
+    assert names(result["by_component"]["dump-pg"]["post"]) == ["shop/pg-0 post-hook"]

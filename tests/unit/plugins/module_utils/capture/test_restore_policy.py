@@ -38,7 +38,8 @@ def test_the_tables_cover_every_case():
     cases = set(itertools.product((False, True), rp.POLICIES))
     assert set(EXPECTED) == cases == set(EXPECTED_DATA)
     assert set(EXPECTED.values()) == set(rp.OBJECT_ACTIONS)
-    assert set(EXPECTED_DATA.values()) == set(rp.DATA_ACTIONS)
+    # "leave" is no policy's: a dump without a restore command (tested below).
+    assert set(EXPECTED_DATA.values()) | {"leave"} == set(rp.DATA_ACTIONS)
 
 
 @pytest.mark.parametrize("present, policy", sorted(EXPECTED))
@@ -180,6 +181,21 @@ class TestPlanData:
         (entry,) = rp.plan_data([UNUSED_VOLUME], live, other, {"PersistentVolumeClaim": policy})
         assert entry["action"] == EXPECTED_DATA[(present, policy)]
         assert entry["workload"] is None and entry["claim_key"] == "PersistentVolumeClaim/spare"
+
+    @pytest.mark.parametrize("present, policy", sorted(EXPECTED_DATA))
+    def test_a_dump_without_a_restore_command_is_left_whatever_the_policy(self, present, policy):
+        """K8up's annotations have no restore command: the dump is verified and left, never a refusal."""
+        deployment = dict(statefulset("db"), kind="Deployment")
+        live = {"Deployment/db": live_copy(deployment, "u")} if present else {}
+        component = {"name": "dump-db", "type": "dump", "workload_kind": "Deployment", "workload_name": "db",
+                     "loads": False}
+        (entry,) = rp.plan_data([component], live, policy)
+        assert entry["action"] == "leave"
+        assert rp.refusals([], [entry]) == []
+        assert rp.describe([], [entry]) == [
+            "leave dump dump-db of Deployment/db (no restore command: not loaded, left in the staging tree) "
+            "[{0}]".format(policy)]
+        assert rp.data_diff(entry) is None
 
     def test_data_owner_reads_every_spelling(self):
         assert rp.data_owner(VOLUME) == ("StatefulSet", "zookeeper")

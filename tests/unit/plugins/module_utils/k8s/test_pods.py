@@ -114,3 +114,32 @@ class TestClaimMount:
         with pytest.raises(ObjectNotFound) as caught:
             pods.claim_mount([], "data")
         assert "no running pod mounts claim data whole (no pod mounts it)" in str(caught.value)
+
+
+def replica(name, labels, ready=True, phase="Running", deleting=False):
+    item = pod(name, phase=phase, deleting=deleting)
+    item["metadata"]["labels"] = labels
+    item["status"]["conditions"] = [{"type": "Ready", "status": "True" if ready else "False"}]
+    return item
+
+
+def deployment(selector):
+    return {"kind": "Deployment", "metadata": {"name": "db", "namespace": "ns"}, "spec": {"selector": selector}}
+
+
+def test_ready_pod_of_takes_the_first_ready_pod_its_selector_picks():
+    pods_ = [replica("db-b", {"app": "db"}), replica("db-a", {"app": "db"}, ready=False),
+             replica("db-0", {"app": "other"}), replica("db-c", {"app": "db"}, deleting=True)]
+    assert pods.pod_name(pods.ready_pod_of(deployment({"matchLabels": {"app": "db"}}), pods_)) == "db-b"
+    expression = {"matchExpressions": [{"key": "app", "operator": "In", "values": ["db"]}]}
+    assert pods.pod_name(pods.ready_pod_of(deployment(expression), pods_)) == "db-b"
+
+
+def test_ready_pod_of_names_every_pod_it_looked_at():
+    pods_ = [replica("db-a", {"app": "db"}, ready=False, phase="Pending"), replica("db-c", {"app": "db"}, deleting=True)]
+    with pytest.raises(ObjectNotFound) as caught:
+        pods.ready_pod_of(deployment({"matchLabels": {"app": "db"}}), pods_)
+    assert caught.value.message == "no ready pod of the workload to run in: looked at db-a (Pending), db-c (being deleted)"
+    assert caught.value.location == {"namespace": "ns", "kind": "Deployment", "name": "db"}
+    with pytest.raises(ObjectNotFound, match="it has no pods"):
+        pods.ready_pod_of(deployment({"matchLabels": {"app": "db"}}), [])

@@ -54,3 +54,11 @@ def test_policy_rules_group_by_group_and_resource():
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]}]
     assert policy_rules([]) == []
+
+
+def test_a_dump_of_a_workload_reads_the_workload_and_lists_its_pods():
+    checks = needed_access({"components": [{"name": "d", "type": "dump", "workload": "db",
+                                            "workload_kind": "Deployment", "command": "x"}]}, False)
+    assert {"verb": "get", "kind": "Deployment", "api_version": "apps/v1"} in checks
+    assert {"verb": "list", "resource": "pods"} in checks
+    assert {"verb": "create", "resource": "pods", "subresource": "exec"} in checks

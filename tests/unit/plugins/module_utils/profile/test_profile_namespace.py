@@ -238,3 +238,109 @@ def test_the_shipped_namespace_profile_and_its_schema():
         "discover.exclude[0]: unknown key nmes (expected kind, api_version, names)",
         "discover.exclude[0].kind: required (a kind such as Secret)",
     ]
+
+
+K8UP_DUMP = {"k8up.io/backupcommand": "mariadb-dump --all-databases", "k8up.io/file-extension": ".sql",
+             "statesafe.backup/restore-command": "mariadb"}
+
+
+def annotated_template(annotations, containers=("db",)):
+    return {"template": {"metadata": {"annotations": dict(annotations)},
+                         "spec": {"containers": [{"name": c} for c in containers]}}}
+
+
+def controlled(name, owner_uid, annotations=None, **extra):
+    item = obj(name, **extra)
+    item["metadata"]["ownerReferences"] = [{"uid": owner_uid, "controller": True}]
+    if annotations:
+        item["metadata"]["annotations"] = dict(annotations)
+    return item
+
+
+def test_a_workload_whose_template_declares_a_dump_gets_a_dump_component_after_the_volumes():
+    """Runs in a ready pod of the Deployment, found when it runs: its pods' names change with every rollout."""
+    result = namespace.plan("shop", "namespace", [
+        listed("v1", "PersistentVolumeClaim", claim("db-data")),
+        listed("apps/v1", "Deployment", obj("db", uid="d1", spec=dict(
+            annotated_template(K8UP_DUMP), **{"selector": {"matchLabels": {"app": "db"}}}))),
+        listed("apps/v1", "ReplicaSet", obj("db-7f", uid="rs1", owners=["d1"], spec=annotated_template(K8UP_DUMP))),
+        listed("v1", "Pod", controlled("db-7f-abc", "rs1", K8UP_DUMP, spec={"containers": [{"name": "db"}]})),
+        listed("example.org/v1", "Widget", obj("main"))])
+    assert result["problems"] == []
+    assert [c["name"] for c in result["profile"]["components"]] == [
+        "claims", "workloads", "volume-db-data", "dump-db", "custom-resources"]
+    assert components(result)["dump-db"] == {
+        "name": "dump-db", "type": "dump", "workload": "db", "workload_kind": "Deployment", "container": "db",
+        "command": "mariadb-dump --all-databases", "restore_command": "mariadb", "extension": "sql"}
+    assert schema.validate(result["profile"]) == []
+
+
+def test_a_pod_nothing_owns_gets_a_dump_in_itself():
+    pod = obj("tool", spec={"containers": [{"name": "main"}, {"name": "db"}]})
+    pod["metadata"]["annotations"] = {"statesafe.backup/dump-command": "dump", "statesafe.backup/dump-container": "db"}
+    result = namespace.plan("shop", "namespace", [listed("v1", "Pod", pod)])
+    assert components(result)["dump-tool"] == {"name": "dump-tool", "type": "dump", "pod": "tool", "container": "db",
+                                               "command": "dump", "extension": "dump"}
+    # No restore command: the dump is backed up, and the restore leaves it where the user finds it.
+    assert schema.validate(result["profile"]) == []
+
+
+def test_a_pod_annotated_by_hand_and_a_pod_of_a_job_are_problems():
+    result = namespace.plan("shop", "namespace", [
+        listed("apps/v1", "StatefulSet", obj("pg", uid="s1", spec=annotated_template({}))),
+        listed("v1", "Pod", controlled("pg-0", "s1", K8UP_DUMP), controlled("migrate-x", "j1", K8UP_DUMP)),
+        listed("batch/v1", "Job", obj("migrate", uid="j1"))])
+    assert len(result["problems"]) == 2
+    assert result["problems"][0] == (
+        "pod migrate-x in namespace shop declares a dump, but it is made by Job migrate: namespace mode dumps the pods "
+        "of StatefulSets, Deployments and ReplicaSets and pods nothing owns (a custom resource is restored after the "
+        "dumps are loaded); write a profile for it (docs/profile-reference.md) or leave the pod out with "
+        "discover.exclude")
+    assert result["problems"][1] == (
+        "pod pg-0 in namespace shop declares a dump, but the pod template of its StatefulSet pg does not: annotate the "
+        "template (spec.template.metadata.annotations), which every pod and a restored one carry")
+
+
+def test_a_pod_of_a_statefulset_an_operator_makes_is_a_problem():
+    result = namespace.plan("shop", "namespace", [
+        listed("apps/v1", "StatefulSet", controlled("pg", "w1", uid="s1", spec=annotated_template(K8UP_DUMP))),
+        listed("v1", "Pod", controlled("pg-0", "s1", K8UP_DUMP)),
+        listed("example.org/v1", "Widget", obj("main", uid="w1"))])
+    assert result["problems"] == [
+        "pod pg-0 in namespace shop declares a dump, but it is made by Widget main: namespace mode dumps the pods of "
+        "StatefulSets, Deployments and ReplicaSets and pods nothing owns (a custom resource is restored after the "
+        "dumps are loaded); write a profile for it (docs/profile-reference.md) or leave the pod out with "
+        "discover.exclude"]
+    assert "dump-pg" not in components(result)
+
+
+def test_bad_dump_annotations_are_problems_naming_the_workload_and_key_and_exclude_silences_them():
+    bad = {"k8up.io/backupcommand": "dump", "k8up.io/backupcommand-container": "sidecar"}
+    listing = [listed("apps/v1", "Deployment", obj("db", uid="d1", spec=annotated_template(bad)))]
+    assert namespace.plan("shop", "namespace", listing)["problems"] == [
+        "Deployment db (its pod template): annotation k8up.io/backupcommand-container: there is no container "
+        "'sidecar' (there are db) (namespace=shop)"]
+    excluded = namespace.plan("shop", "namespace", listing, exclude=[{"kind": "Deployment", "names": ["db"]}])
+    assert excluded["problems"] == ["namespace shop holds nothing to back up (every object listed is left out or "
+                                    "owned; see left_out)"]
+
+
+def test_a_claim_k8up_leaves_out_keeps_its_object_but_not_its_files():
+    opted = claim("cache")
+    opted["metadata"]["annotations"] = {"k8up.io/backup": "false"}
+    result = namespace.plan("shop", "namespace", [listed("v1", "PersistentVolumeClaim", opted, claim("data"))])
+    found = components(result)
+    assert names_of(found["claims"], "PersistentVolumeClaim") == ["cache", "data"]
+    assert "volume-cache" not in found and "volume-data" in found
+    assert {"api_version": "v1", "kind": "PersistentVolumeClaim", "name": "cache",
+            "reason": "its files: k8up.io/backup is false (the claim itself is restored, empty)"} in result["left_out"]
+
+
+def test_unused_k8up_annotations_are_reported():
+    both = dict(K8UP_DUMP, **{"statesafe.backup/dump-command": "pg_dumpall"})
+    result = namespace.plan("shop", "namespace", [
+        listed("apps/v1", "StatefulSet", obj("pg", uid="s1", spec=annotated_template(both)))])
+    assert components(result)["dump-pg"]["command"] == "pg_dumpall"
+    assert {"api_version": "apps/v1", "kind": "StatefulSet", "name": "pg",
+            "reason": "k8up.io/backupcommand, k8up.io/file-extension not used: statesafe.backup/dump-command is"} \
+        in result["left_out"]

@@ -69,7 +69,7 @@ def test_data_components_keep_what_the_plan_reads():
     components = COMPONENTS + [{"name": "data", "type": "volume", "claim": "c", "statefulset": "s", "path": "/",
                                 "revision": {"command": "x", "pod": "p"}}]
     assert restore.data_components(components) == [
-        {"name": "db", "type": "dump"},
+        {"name": "db", "type": "dump", "loads": False},
         {"name": "data", "type": "volume", "statefulset": "s", "claim": "c", "workload_kind": "StatefulSet",
          "workload_name": "s"}]
 
@@ -123,3 +123,13 @@ def test_not_ready_message_names_the_object_the_wait_and_the_status():
             in restore.not_ready_message({"results": [unread]}, "sf"))
     empty = {"failed": True, "__restore_object": waiting, "resources": []}
     assert "its status is {}. Everything" in restore.not_ready_message(empty, "sf")
+
+
+def test_a_dump_names_its_workload_and_whether_it_can_be_loaded():
+    components = [{"name": "dump-db", "type": "dump", "workload": "db", "workload_kind": "Deployment",
+                   "command": "dump", "restore_command": "load", "extension": "sql"},
+                  {"name": "dump-tool", "type": "dump", "pod": "tool", "command": "dump"}]
+    assert restore.data_components(components) == [
+        {"name": "dump-db", "type": "dump", "extension": "sql", "workload_kind": "Deployment", "workload_name": "db",
+         "loads": True},
+        {"name": "dump-tool", "type": "dump", "pod": "tool", "loads": False}]

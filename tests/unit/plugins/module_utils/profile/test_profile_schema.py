@@ -49,8 +49,8 @@ def test_every_problem_is_reported_at_once_in_document_order():
         "name: 'App' is not a profile name (lower-case letters, digits, '.', '_', '-'; it names the bup branch)",
         "components[0].resources[0].label_selector: unknown key (expected one of kind, api_version, names, "
         "label_selectors, optional, references)",
-        "components[1].tiemout: unknown key for type dump (expected one of name, type, pod, command, "
-        "restore_command, container, extension, trailer, timeout, statefulset, revision)",
+        "components[1].tiemout: unknown key for type dump (expected one of name, type, command, pod, workload, "
+        "workload_kind, restore_command, container, extension, trailer, timeout, statefulset, revision)",
         "components[2].type: 'disk' is not one of resources, dump, volume",
     ]
 
@@ -67,7 +67,21 @@ def test_top_level_problems(profile, problem):
 
 
 @pytest.mark.parametrize("change, problem", [
-    (lambda p: p["components"][1].pop("restore_command"), "components[1].restore_command: required for type dump"),
+    (lambda p: p["components"][1].pop("command"), "components[1].command: required for type dump"),
+    (lambda p: p["components"][1].pop("pod"),
+     "components[1].pod: a dump runs in the pod named by pod, or in a ready pod of the workload named by workload: "
+     "exactly one of them"),
+    (lambda p: p["components"][1].update(workload="db"),
+     "components[1].pod: a dump runs in the pod named by pod, or in a ready pod of the workload named by workload: "
+     "exactly one of them"),
+    (lambda p: p["components"][1].update(workload_kind="Deployment"),
+     "components[1].workload_kind: only with workload (the workload's name)"),
+    (lambda p: (p["components"][1].pop("pod"), p["components"][1].update(workload="db", workload_kind="DaemonSet")),
+     "components[1].workload_kind: 'DaemonSet' is not one of StatefulSet, Deployment, ReplicaSet"),
+    (lambda p: (p["components"][1].pop("pod"), p["components"][1].update(workload="db", statefulset="db")),
+     "components[1]: names its workload twice: statefulset (a StatefulSet) or workload (with workload_kind), not both"),
+    (lambda p: (p["components"][1].pop("pod"), p["components"][1].update(workload="db", revision={"command": "x"})),
+     "components[1].revision.pod: required for type dump (the component names no pod)"),
     (lambda p: p["components"][1].update(timeout=0), "components[1].timeout: must be a positive number of seconds, got 0"),
     (lambda p: p["components"][1].update(timeout="1h"), "components[1].timeout: must be a positive number of seconds, got '1h'"),
     (lambda p: p["components"][0].update(resources=[]), "components[0].resources: must name at least one kind"),
@@ -93,8 +107,8 @@ def test_top_level_problems(profile, problem):
     (lambda p: p["components"][2].update(through="user", container=""),
      "components[2].container: must be a non-empty string, got ''"),
     (lambda p: p["components"][1].update(helper_image="x"),
-     "components[1].helper_image: unknown key for type dump (expected one of name, type, pod, command, "
-     "restore_command, container, extension, trailer, timeout, statefulset, revision)"),
+     "components[1].helper_image: unknown key for type dump (expected one of name, type, command, pod, workload, "
+     "workload_kind, restore_command, container, extension, trailer, timeout, statefulset, revision)"),
     (lambda p: p["components"][2].update(revision={"command": "x"}),
      "components[2].revision.pod: required for type volume (the component names no pod)"),
     (lambda p: p["components"][1].update(revision={"command": "x", "every": 1}),
@@ -201,10 +215,12 @@ def test_volume_workload_problems(names, problem):
     assert problem in validate(profile)
 
 
-def test_a_dump_takes_no_workload_kind():
+def test_a_dump_may_name_its_workload_instead_of_a_pod_and_have_no_restore_command():
+    """Namespace mode's dumps: a Deployment's pods change names, and K8up's annotations have no restore command."""
     profile = minimal()
-    profile["components"][1]["workload_kind"] = "Deployment"
-    assert validate(profile)[0].startswith("components[1].workload_kind: unknown key for type dump")
+    profile["components"][1] = {"name": "db", "type": "dump", "workload": "db", "workload_kind": "Deployment",
+                                "command": "dump", "extension": "sql"}
+    assert validate(profile) == []
 
 
 @pytest.mark.parametrize("text, found", [
