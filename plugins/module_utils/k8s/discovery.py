@@ -61,6 +61,15 @@ def discover(api, namespace, name, exclude=None, description=None, hooks=None):
     errors = plan_mod.exclusion_errors(exclude)
     if errors:
         raise InvalidInput("exclude is not valid: " + "; ".join(errors), namespace=namespace)
+    # Every list in a missing namespace is empty: say so, rather than refuse an empty profile.
+    try:
+        api.request("GET", "/api/v1/namespaces/{0}".format(namespace), location={"namespace": namespace})
+    except ObjectNotFound as exc:
+        raise ObjectNotFound("namespace {0} does not exist on this cluster; nothing to back up".format(namespace),
+                             namespace=namespace) from exc
+    except ApiError as exc:
+        if exc.status != 403:
+            raise
     resources, unavailable = namespaced_resources(api)
     groups = set(plan_mod.group_of(r["api_version"]) for r in resources)
     to_list, left_out = plan_mod.kinds_to_list(resources, exclude)

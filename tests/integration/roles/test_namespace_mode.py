@@ -285,6 +285,11 @@ def test_a_namespace_admin_backs_up_the_whole_namespace_and_it_comes_back(
     before = fingerprint(api_client, kubectl, namespace)
     assert before["namespace labels"] == "restricted" and before["web files"] and before["db files"]
 
+    gone = playbook("backup.yml", kubeconfig, tmp, namespace + "-gone", profile="namespace",
+                    staging=str(tmp / "staging"))
+    assert gone.rc != 0
+    assert f"namespace {namespace}-gone does not exist on this cluster; nothing to back up" in " ".join(gone.failures)
+
     refused = backup(built)
     assert refused.rc != 0
     message = " ".join(refused.failures)

@@ -6,7 +6,7 @@ tests/integration/roles/test_namespace_mode.py.
 
 import pytest
 
-from ansible_collections.statesafe.backup.plugins.module_utils.errors import ApiError, InvalidInput
+from ansible_collections.statesafe.backup.plugins.module_utils.errors import ApiError, InvalidInput, ObjectNotFound
 from ansible_collections.statesafe.backup.plugins.module_utils.k8s import discovery
 
 CORE = {"resources": [
@@ -47,6 +47,7 @@ def meta(name, **extra):
 
 def answers(shops):
     return {
+        ("/api/v1/namespaces/shop", ()): meta("shop"),
         ("/apis", ()): GROUPS, ("/api/v1", ()): CORE, ("/apis/shop.example.org/v1", ()): SHOP,
         ("/apis/metrics.k8s.io/v1beta1", ()): ApiError("503 service unavailable", status=503),
         ("/api/v1/namespaces/shop/secrets", ()): {"items": [meta("db"), meta("old-token")]},
@@ -61,7 +62,8 @@ def test_every_kind_listed_once_as_metadata_and_claims_whole():
     api = Api(answers({"items": [meta("main")]}))
     result = discovery.discover(api, "shop", "namespace", exclude=[{"kind": "*", "api_version": "metrics.k8s.io/v1"}])
     assert result["problems"] == []
-    lists = {path: accept for path, _query, accept in api.asked if "/namespaces/" in path}
+    assert api.asked[0] == ("/api/v1/namespaces/shop", (), None)
+    lists = {path: accept for path, _query, accept in api.asked[1:] if "/namespaces/" in path}
     assert lists == {"/api/v1/namespaces/shop/secrets": discovery.METADATA_ONLY,
                      "/api/v1/namespaces/shop/persistentvolumeclaims": None,
                      "/apis/shop.example.org/v1/namespaces/shop/shops": discovery.METADATA_ONLY}
@@ -95,3 +97,12 @@ def test_an_invalid_exclude_is_refused_before_any_request():
     with pytest.raises(InvalidInput, match=r"exclude is not valid: discover.exclude\[0\].kind: required"):
         discovery.discover(api, "shop", "namespace", exclude=[{"names": ["x"]}])
     assert api.asked == []
+
+
+def test_a_missing_namespace_is_named_before_anything_is_listed():
+    table = answers({"items": []})
+    table[("/api/v1/namespaces/shop", ())] = ObjectNotFound("not found")
+    api = Api(table)
+    with pytest.raises(ObjectNotFound, match="namespace shop does not exist on this cluster; nothing to back up"):
+        discovery.discover(api, "shop", "namespace")
+    assert [path for path, _query, _accept in api.asked] == ["/api/v1/namespaces/shop"]
