@@ -48,6 +48,11 @@ import json
 import re
 from shlex import quote
 
+from ansible_collections.statesafe.backup.plugins.module_utils.annotation_values import (  # noqa: F401 (re-exported)
+    MAX_TIMEOUT,
+    parse_command,
+    parse_timeout,
+)
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import InvalidInput
 
 PREFIX = "statesafe.backup/"
@@ -55,7 +60,6 @@ PHASES = ("pre", "post")
 FIELDS = ("command", "container", "on-error", "timeout")
 ON_ERROR = ("fail", "continue")
 DEFAULT_TIMEOUT = 300
-MAX_TIMEOUT = 86400
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 # A pod-level annotation that works with every spelling: the freeze's dead-man release (release.py).
 MAX_FREEZE_ANNOTATION = "statesafe.backup/max-freeze"
@@ -68,41 +72,11 @@ _KEY = re.compile(r"^(pre|post)-hook-(.+)$")
 _GO_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|\u00b5s|ms|s|m|h)")
 _GO_DURATION = re.compile(r"^(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|\u00b5s|ms|s|m|h))+$")
 _GO_UNIT = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-_DURATION = re.compile(r"^\s*([0-9]+)\s*(s|m|h)?\s*$")
-_UNIT = {None: 1, "s": 1, "m": 60, "h": 3600}
 
 
 def annotation(phase, field):
     """The annotation key of one field of one phase: statesafe.backup/pre-hook-command."""
     return "{0}{1}-hook-{2}".format(PREFIX, phase, field)
-
-
-def parse_timeout(value, where, what="timeout"):
-    """'30', '30s', '2m', '1h' -> seconds (1 .. 86400); `what` names the value in the error."""
-    match = _DURATION.match(str(value))
-    if not match:
-        raise InvalidInput("{0}: {1} {2!r} is not a number of seconds or a duration such as 30s, 2m or 1h".format(
-            where, what, value))
-    seconds = int(match.group(1)) * _UNIT[match.group(2)]
-    if not 1 <= seconds <= MAX_TIMEOUT:
-        raise InvalidInput("{0}: {1} {2!r} must be between 1 second and 24 hours".format(where, what, value))
-    return seconds
-
-
-def parse_command(value, where):
-    """A shell line -> {'command': line}; a JSON list of strings -> {'argv': list}."""
-    text = value.strip() if isinstance(value, str) else ""
-    if not text:
-        raise InvalidInput("{0}: the command is empty".format(where))
-    if text.startswith("["):
-        try:
-            argv = json.loads(text)
-        except ValueError as exc:
-            raise InvalidInput("{0}: the command starts with '[' but is not a JSON list: {1}".format(where, exc)) from exc
-        if not argv or not all(isinstance(word, str) and word for word in argv):
-            raise InvalidInput("{0}: a JSON command must be a non-empty list of non-empty strings".format(where))
-        return {"argv": argv}
-    return {"command": text}
 
 
 def _containers(pod):

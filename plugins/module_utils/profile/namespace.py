@@ -39,7 +39,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.statesafe.backup.plugins.module_utils.capture import dump_annotations
+from ansible_collections.statesafe.backup.plugins.module_utils.profile import dump_annotations
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import InvalidInput
 
 # Kinds that come with Kubernetes itself (and OpenShift's own API groups); every other group is a custom resource.

@@ -38,11 +38,7 @@ __metaclass__ = type
 import re
 import shlex
 
-from ansible_collections.statesafe.backup.plugins.module_utils.capture.pod_hooks import (
-    DEFAULT_CONTAINER_ANNOTATION,
-    parse_command,
-    parse_timeout,
-)
+from ansible_collections.statesafe.backup.plugins.module_utils.annotation_values import parse_command, parse_timeout
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import InvalidInput
 
 PREFIX = "statesafe.backup/"
@@ -50,6 +46,7 @@ OURS = {"command": PREFIX + "dump-command", "container": PREFIX + "dump-containe
         "extension": PREFIX + "dump-extension", "timeout": PREFIX + "dump-timeout",
         "trailer": PREFIX + "dump-trailer"}
 RESTORE_COMMAND = PREFIX + "restore-command"
+DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 K8UP = {"command": "k8up.io/backupcommand", "container": "k8up.io/backupcommand-container",
         "extension": "k8up.io/file-extension"}
 K8UP_BACKUP = "k8up.io/backup"

@@ -4,7 +4,7 @@ import shlex
 
 import pytest
 
-from ansible_collections.statesafe.backup.plugins.module_utils.capture import dump_annotations as da
+from ansible_collections.statesafe.backup.plugins.module_utils.profile import dump_annotations as da
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import InvalidInput
 
 CONTAINERS = ("app", "db")
