@@ -351,7 +351,9 @@ EOF
 }
 
 start_kubelet() {
-  mkdir -p "$state/kubelet"
+  # Static pods: the etcd role's static-pods restore is tested with a throwaway control plane run from here
+  # (tests/integration/etcd/test_etcd_static_pods.py), as kubeadm runs etcd and the API server.
+  mkdir -p "$state/kubelet/static-pods"
   cat >"$state/kubelet/config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -380,6 +382,7 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
 serializeImagePulls: false
 registerNode: true
+staticPodPath: $state/kubelet/static-pods
 EOF
   start kubelet "$bin/kubelet" --config "$state/kubelet/config.yaml" \
     --kubeconfig "$state/kubelet.kubeconfig" --root-dir "$state/kubelet/root" \

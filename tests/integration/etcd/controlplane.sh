@@ -6,6 +6,8 @@
 #   controlplane.sh DIR init     CA, certificates, kubeconfig, ports (from DIR/env, written by the caller)
 #   controlplane.sh DIR start    start etcd, then kube-apiserver; wait until /readyz answers
 #   controlplane.sh DIR stop     stop kube-apiserver, then etcd; wait until both are gone
+#   controlplane.sh DIR static-pods KUBELET_DIR PREFIX IMAGE
+#                                the same two as static pods of the local cluster's kubelet (kubeadm's way)
 #
 # DIR/env sets BIN (the build's bin directory) and ETCD_PORT, PEER_PORT, METRICS_PORT, API_PORT. The layout under
 # DIR is kubeadm's, below DIR/etc/kubernetes: pki/ (pki/etcd/ for etcd's), manifests/, admin.conf; etcd's data
@@ -98,27 +100,48 @@ wait_until() {  # wait_until SECONDS WHAT COMMAND...
   done
 }
 
-start() {
-  alive etcd || launch etcd "$BIN/etcd" --name throwaway --data-dir "$data" \
-    --listen-client-urls "https://127.0.0.1:$ETCD_PORT" --advertise-client-urls "https://127.0.0.1:$ETCD_PORT" \
-    --listen-peer-urls "http://127.0.0.1:$PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$PEER_PORT" \
-    --initial-cluster "throwaway=http://127.0.0.1:$PEER_PORT" \
-    --listen-metrics-urls "http://127.0.0.1:$METRICS_PORT" \
-    --cert-file "$pki/etcd/server.crt" --key-file "$pki/etcd/server.key" \
-    --client-cert-auth --trusted-ca-file "$pki/etcd/ca.crt"
+etcd_argv=("$BIN/etcd" --name throwaway --data-dir "$data"
+  --listen-client-urls "https://127.0.0.1:$ETCD_PORT" --advertise-client-urls "https://127.0.0.1:$ETCD_PORT"
+  --listen-peer-urls "http://127.0.0.1:$PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$PEER_PORT"
+  --initial-cluster "throwaway=http://127.0.0.1:$PEER_PORT"
+  --listen-metrics-urls "http://127.0.0.1:$METRICS_PORT"
+  --cert-file "$pki/etcd/server.crt" --key-file "$pki/etcd/server.key"
+  --client-cert-auth --trusted-ca-file "$pki/etcd/ca.crt")
+# No writer of its own between requests: the endpoint reconciler's lease, the API server's identity lease and
+# the compactor each write on a timer, which would change etcd's revision while nothing else does.
+apiserver_argv=("$BIN/kube-apiserver"
+  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT"
+  --etcd-servers "https://127.0.0.1:$ETCD_PORT" --etcd-cafile "$pki/etcd/ca.crt"
+  --etcd-certfile "$pki/apiserver-etcd-client.crt" --etcd-keyfile "$pki/apiserver-etcd-client.key"
+  --etcd-compaction-interval 0 --endpoint-reconciler-type none --feature-gates APIServerIdentity=false
+  --service-cluster-ip-range 10.254.0.0/24 --authorization-mode RBAC --anonymous-auth=true
+  --client-ca-file "$pki/ca.crt" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key"
+  --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key"
+  --service-account-issuer https://kubernetes.default.svc --profiling=false)
+
+wait_up() {
   wait_until 60 etcd curl -fsS "http://127.0.0.1:$METRICS_PORT/health"
-  # No writer of its own between requests: the endpoint reconciler's lease, the API server's identity lease and
-  # the compactor each write on a timer, which would change etcd's revision while nothing else does.
-  alive kube-apiserver || launch kube-apiserver "$BIN/kube-apiserver" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
-    --etcd-servers "https://127.0.0.1:$ETCD_PORT" --etcd-cafile "$pki/etcd/ca.crt" \
-    --etcd-certfile "$pki/apiserver-etcd-client.crt" --etcd-keyfile "$pki/apiserver-etcd-client.key" \
-    --etcd-compaction-interval 0 --endpoint-reconciler-type none --feature-gates APIServerIdentity=false \
-    --service-cluster-ip-range 10.254.0.0/24 --authorization-mode RBAC --anonymous-auth=true \
-    --client-ca-file "$pki/ca.crt" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
-    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-    --service-account-issuer https://kubernetes.default.svc --profiling=false
   wait_until 120 kube-apiserver curl -fsS --cacert "$pki/ca.crt" "https://127.0.0.1:$API_PORT/readyz"
+}
+
+start() {
+  alive etcd || launch etcd "${etcd_argv[@]}"
+  wait_until 60 etcd curl -fsS "http://127.0.0.1:$METRICS_PORT/health"
+  alive kube-apiserver || launch kube-apiserver "${apiserver_argv[@]}"
+  wait_up
+}
+
+# static_pod NAME IMAGE ARGV...: a static-pod manifest running ARGV on the host's network, with the build's binaries
+# and this control plane's directory mounted at their own paths, as kubeadm's etcd.yaml and kube-apiserver.yaml are.
+static_pod() {
+  local name=$1 image=$2 arg; shift 2
+  printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: kube-system\nspec:\n' "$name"
+  printf '  hostNetwork: true\n  terminationGracePeriodSeconds: 5\n  containers:\n  - name: main\n'
+  printf '    image: %s\n    imagePullPolicy: Never\n    command:\n' "$image"
+  for arg in "$@"; do printf '    - "%s"\n' "$arg"; done
+  printf '    volumeMounts:\n    - {name: bin, mountPath: "%s", readOnly: true}\n    - {name: dir, mountPath: "%s"}\n' \
+    "$BIN" "$dir"
+  printf '  volumes:\n  - {name: bin, hostPath: {path: "%s"}}\n  - {name: dir, hostPath: {path: "%s"}}\n' "$BIN" "$dir"
 }
 
 stop_one() {
@@ -137,5 +160,13 @@ case $action in
   init) init ;;
   start) start ;;
   stop) stop_one kube-apiserver; stop_one etcd ;;
-  *) echo "usage: $0 DIR init|start|stop" >&2; exit 2 ;;
+  # static-pods KUBELET_DIR PREFIX IMAGE: the kubelet runs etcd and kube-apiserver from PREFIX-etcd.yaml and
+  # PREFIX-kube-apiserver.yaml in its static-pod directory; returns once the API server is ready.
+  static-pods)
+    static_pod "$4-etcd" "$5" "${etcd_argv[@]}" >"$3/.$4-etcd.yaml"
+    static_pod "$4-kube-apiserver" "$5" "${apiserver_argv[@]}" >"$3/.$4-kube-apiserver.yaml"
+    mv "$3/.$4-etcd.yaml" "$3/$4-etcd.yaml"
+    mv "$3/.$4-kube-apiserver.yaml" "$3/$4-kube-apiserver.yaml"
+    wait_up ;;
+  *) echo "usage: $0 DIR init|start|stop|static-pods KUBELET_DIR PREFIX IMAGE" >&2; exit 2 ;;
 esac

@@ -3,6 +3,8 @@ plane of their own (controlplane.sh: TLS with certificates made here, its own po
 cluster is never touched. One control plane for the whole file; the tests run in order and build on each other's
 archives: back up, skip unchanged, skip inside min_interval, force, refuse a corrupted snapshot at save, check
 mode, refuse a serving cluster, restore, an interrupted restore, and a corrupted snapshot refused at restore.
+Last, a second throwaway control plane runs as static pods of the local cluster's kubelet (kubeadm's way), and a
+restore with etcd_control_plane=static-pods stops and starts it by moving its manifests.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -314,3 +317,53 @@ def test_a_corrupted_snapshot_in_an_archive_is_refused_at_restore(cp):
     assert any("snapshot refused" in failure for failure in run.failures), run.failures
     # Refused before the stop: the API kept serving the same objects all along.
     assert cp.configmaps() == {"a1", "a2", "b1", "d1"}
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def static_cp(bin_dir, tmp_path_factory, cluster_state, image_refs):
+    """A second throwaway control plane, run as kubeadm runs one: static pods of the local cluster's kubelet."""
+    kubelet_dir = cluster_state / "kubelet" / "static-pods"
+    assert kubelet_dir.is_dir(), f"{kubelet_dir} is missing: the local cluster predates static pods " \
+                                 "(tests/cluster/cluster.sh down, then up)"
+    plane = ControlPlane(tmp_path_factory.mktemp("etcd-static") / "cp", bin_dir)
+    plane.script("init")
+    prefix = f"sfe-{uuid.uuid4().hex[:6]}"
+    manifests = [f"{prefix}-etcd.yaml", f"{prefix}-kube-apiserver.yaml"]
+    try:
+        run = subprocess.run([str(CONTROLPLANE), str(plane.root), "static-pods", str(kubelet_dir), prefix,
+                              image_refs["toolbox"]], capture_output=True, text=True, timeout=240, check=False)
+        assert run.returncode == 0, f"the static pods did not come up:\n{run.stderr[-3000:]}"
+        plane.kubectl("create", "namespace", NS)
+        yield plane, kubelet_dir, manifests
+    finally:
+        for name in manifests:
+            (kubelet_dir / name).unlink(missing_ok=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and listening(plane.etcd_port):
+            time.sleep(0.5)
+
+
+def test_a_control_plane_of_static_pods_is_stopped_and_started_through_its_manifests(static_cp):
+    """etcd_control_plane=static-pods, kubeadm's default: the restore moves the manifests out (the kubelet stops etcd
+    and the API server), swaps the data in, moves them back (the kubelet starts both) and waits for /readyz."""
+    plane, kubelet_dir, manifests = static_cp
+    plane.kubectl("-n", NS, "create", "configmap", "kept", "--from-literal=v=1")
+    run = plane.playbook("etcd_backup.yml")
+    assert run.rc == 0, explain(run)
+    plane.kubectl("-n", NS, "create", "configmap", "later", "--from-literal=v=2")
+    plane.kubectl("-n", NS, "delete", "configmap", "kept")
+    held = plane.root / "held-manifests"
+    run = plane.playbook("etcd_restore.yml", allow_serving=True, etcd_control_plane="static-pods",
+                         etcd_static_pod_dir=str(kubelet_dir), etcd_static_pods=manifests,
+                         etcd_static_pod_holding_dir=str(held))
+    assert run.rc == 0, explain(run)
+    assert plane.configmaps() == {"kept"}
+    # Both manifests are back where the kubelet reads them, and nothing is left held.
+    assert all((kubelet_dir / name).is_file() for name in manifests) and not held.exists()
+    restore = summary(run, "statesafe_etcd_restore")
+    assert restore["previous_data_dir"] and Path(restore["previous_data_dir"]).is_dir()
