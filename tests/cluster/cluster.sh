@@ -354,7 +354,7 @@ start_kubelet() {
   # Static pods: the etcd role's static-pods restore is tested with a throwaway control plane run from here
   # (tests/integration/etcd/test_etcd_static_pods.py), as kubeadm runs etcd and the API server.
   mkdir -p "$state/kubelet/static-pods"
-  cat >"$state/kubelet/config.yaml" <<EOF
+  cat >"$state/kubelet/config.yaml.new" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $node_ip
@@ -384,6 +384,11 @@ serializeImagePulls: false
 registerNode: true
 staticPodPath: $state/kubelet/static-pods
 EOF
+  # A running kubelet of an older configuration is restarted with this one; its pods keep running meanwhile.
+  if ! cmp -s "$state/kubelet/config.yaml.new" "$state/kubelet/config.yaml"; then
+    stop kubelet
+  fi
+  mv "$state/kubelet/config.yaml.new" "$state/kubelet/config.yaml"
   start kubelet "$bin/kubelet" --config "$state/kubelet/config.yaml" \
     --kubeconfig "$state/kubelet.kubeconfig" --root-dir "$state/kubelet/root" \
     --hostname-override "$node_name" --node-ip "$node_ip" --cert-dir "$state/kubelet/pki"
