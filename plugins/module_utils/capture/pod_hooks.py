@@ -44,11 +44,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import re
 from shlex import quote
 
-from ansible_collections.statesafe.backup.plugins.module_utils.annotation_values import (  # noqa: F401 (re-exported)
+from ansible_collections.statesafe.backup.plugins.module_utils.annotation_values import (
     MAX_TIMEOUT,
     parse_command,
     parse_timeout,

@@ -329,7 +329,7 @@ def static_cp(bin_dir, tmp_path_factory, cluster_state, image_refs):
     """A second throwaway control plane, run as kubeadm runs one: static pods of the local cluster's kubelet."""
     kubelet_dir = cluster_state / "kubelet" / "static-pods"
     assert kubelet_dir.is_dir(), f"{kubelet_dir} is missing: the local cluster predates static pods " \
-                                 "(tests/cluster/cluster.sh down, then up)"
+                                 "(run tests/cluster/cluster.sh up again: it restarts the kubelet)"
     plane = ControlPlane(tmp_path_factory.mktemp("etcd-static") / "cp", bin_dir)
     plane.script("init")
     prefix = f"sfe-{uuid.uuid4().hex[:6]}"

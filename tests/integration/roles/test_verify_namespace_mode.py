@@ -183,3 +183,17 @@ def test_trial_restore_of_a_component_the_archive_lacks_fails_naming_it_and_clea
     # The trial's always section ran although the trial recorded a problem: no namespace, no staging tree left.
     assert not namespace_exists(core, scratch)
     assert list((tmp / "verify-unknown").iterdir()) == []
+
+
+def test_a_volume_restored_without_its_workload_is_refused_at_once(backed_up, kubeconfig, core):
+    """Namespace mode: the claim's data waits for its Deployment, which components= left out and the target lacks;
+    refused in the plan, before anything changes, rather than waiting out restore_wait_timeout."""
+    target = backed_up["namespace"] + "-partial"
+    run = playbook("restore.yml", kubeconfig, backed_up["tmp"], target, profile="namespace",
+                   staging=str(backed_up["tmp"] / "restore-partial"), components=f"config,volume-{CLAIM}",
+                   timeout=300)
+    assert run.rc != 0
+    assert f"volume-{CLAIM} needs Deployment/web, which namespace {target} does not have and this restore does not " \
+           "apply (components config, volume-" in run.failures[-1], run.failures
+    assert run.duration < 120, run.duration
+    assert not namespace_exists(core, target)
