@@ -10,6 +10,7 @@ import copy
 import fcntl
 import subprocess
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,6 +54,61 @@ def exists(read) -> bool:
         raise
 
 
+def token_kubeconfig(core, admin_kubeconfig: str, namespace: str, account: str, path: Path) -> str:
+    """Write a kubeconfig at `path` that acts as ServiceAccount `account` of `namespace` with a one-hour token (the
+    admin kubeconfig's cluster); returns the token."""
+    token = core.create_namespaced_service_account_token(account, namespace, client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))).status.token
+    cluster = copy.deepcopy(yaml.safe_load(Path(admin_kubeconfig).read_text())["clusters"][0])
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "clusters": [cluster],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": account,
+                      "context": {"cluster": cluster["name"], "user": account, "namespace": namespace}}],
+        "current-context": account}))
+    path.chmod(0o600)
+    return token
+
+
+def restricted_namespace(core, name: str) -> None:
+    """Create a namespace enforcing PodSecurity `restricted` and wait for its default ServiceAccount."""
+    core.create_namespace({"metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})
+    wait_until(f"default ServiceAccount in {name}",
+               lambda: exists(lambda: core.read_namespaced_service_account("default", name)), timeout=60)
+
+
+RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 2000,
+                  "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def build_web_app(api_client, namespace: str, image: str, claim: str = "web-data") -> None:
+    """A small application that PodSecurity `restricted` admits: ConfigMap `settings`, Secret `credentials`, and
+    Deployment `web` (pods labelled app=web, container `main`, uid 1000) with `claim` mounted at /data."""
+    core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "settings"}, "data": {"mode": "production"}})
+    core.create_namespaced_secret(namespace, {"metadata": {"name": "credentials"},
+                                              "stringData": {"password": "sft-" + uuid.uuid4().hex}})
+    core.create_namespaced_persistent_volume_claim(namespace, {"metadata": {"name": claim}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "storageClassName": "local", "resources": {"requests": {"storage": "64Mi"}}}})
+    apps.create_namespaced_deployment(namespace, {"metadata": {"name": "web"}, "spec": {
+        "replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "strategy": {"type": "Recreate"},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+            "terminationGracePeriodSeconds": 0, "securityContext": RESTRICTED_POD,
+            "containers": [{"name": "main", "image": image, "imagePullPolicy": "IfNotPresent",
+                            "command": ["sleep", "infinity"], "securityContext": RESTRICTED_CONTAINER,
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]}}}})
+
+
+def ready_pod(core, namespace: str, selector: str) -> str:
+    """The name of a running, ready, not deleted pod the label selector picks, or ''."""
+    pods = [p for p in core.list_namespaced_pod(namespace, label_selector=selector).items
+            if p.status.phase == "Running" and p.metadata.deletion_timestamp is None
+            and all(c.ready for c in p.status.container_statuses or [])]
+    return pods[0].metadata.name if pods else ""
+
+
 @contextmanager
 def service_account_kubeconfig(api_client, admin_kubeconfig: str, namespace: str, name: str,
                                rules: list[client.V1PolicyRule], path: Path):
@@ -66,16 +122,7 @@ def service_account_kubeconfig(api_client, admin_kubeconfig: str, namespace: str
         role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name=name),
         subjects=[client.RbacV1Subject(kind="ServiceAccount", name=name, namespace=namespace)]))
     try:
-        token = core.create_namespaced_service_account_token(name, namespace, client.AuthenticationV1TokenRequest(
-            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))).status.token
-        admin = yaml.safe_load(Path(admin_kubeconfig).read_text())
-        cluster = copy.deepcopy(admin["clusters"][0])
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "clusters": [cluster],
-            "users": [{"name": name, "user": {"token": token}}],
-            "contexts": [{"name": name, "context": {"cluster": cluster["name"], "user": name, "namespace": namespace}}],
-            "current-context": name}))
-        path.chmod(0o600)
+        token = token_kubeconfig(core, admin_kubeconfig, namespace, name, path)
         yield str(path), f"system:serviceaccount:{namespace}:{name}", token
     finally:
         rbac.delete_namespaced_role_binding(name, namespace)

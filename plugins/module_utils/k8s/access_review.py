@@ -19,6 +19,7 @@ from ansible_collections.statesafe.backup.plugins.module_utils.errors import (
     ObjectNotFound,
     StatesafeError,
 )
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.api import namespace_to_back_up
 
 SSAR_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 WHOAMI_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
@@ -125,16 +126,10 @@ def run(api, namespace, checks):
         else:
             raise
     namespace_found, namespace_labels = None, None
-    try:
-        found = api.request("GET", "/api/v1/namespaces/{0}".format(namespace), location={"namespace": namespace})
+    found = namespace_to_back_up(api, namespace)
+    if found is not None:
         namespace_found = True
-        namespace_labels = ((found or {}).get("metadata") or {}).get("labels") or {}
-    except ObjectNotFound as exc:
-        raise ObjectNotFound("namespace {0} does not exist on this cluster; nothing to back up".format(namespace),
-                             namespace=namespace) from exc
-    except ApiError as exc:
-        if exc.status != 403:
-            raise
+        namespace_labels = (found.get("metadata") or {}).get("labels") or {}
     wanted = []
     for check in normalised:
         if "kind" in check:

@@ -204,3 +204,17 @@ class KubeApi(object):
         for item in items:
             item.setdefault("kind", kind)
         return items
+
+
+def namespace_to_back_up(api, name):
+    """The namespace, or None when the identity may not read it; a namespace that does not exist is an
+    ObjectNotFound saying so, since every list in it would be empty and a backup of it meaningless."""
+    try:
+        return api.request("GET", "/api/v1/namespaces/{0}".format(name), location=dict(namespace=name))
+    except ObjectNotFound as exc:
+        raise ObjectNotFound("namespace {0} does not exist on this cluster; nothing to back up".format(name),
+                             namespace=name) from exc
+    except ApiError as exc:
+        if exc.status != 403:
+            raise
+    return None

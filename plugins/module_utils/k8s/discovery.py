@@ -14,7 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.statesafe.backup.plugins.module_utils.errors import ApiError, InvalidInput, ObjectNotFound
-from ansible_collections.statesafe.backup.plugins.module_utils.k8s.api import ResourceType
+from ansible_collections.statesafe.backup.plugins.module_utils.k8s.api import ResourceType, namespace_to_back_up
 from ansible_collections.statesafe.backup.plugins.module_utils.profile import namespace as plan_mod
 
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
@@ -62,14 +62,7 @@ def discover(api, namespace, name, exclude=None, description=None, hooks=None):
     if errors:
         raise InvalidInput("exclude is not valid: " + "; ".join(errors), namespace=namespace)
     # Every list in a missing namespace is empty: say so, rather than refuse an empty profile.
-    try:
-        api.request("GET", "/api/v1/namespaces/{0}".format(namespace), location={"namespace": namespace})
-    except ObjectNotFound as exc:
-        raise ObjectNotFound("namespace {0} does not exist on this cluster; nothing to back up".format(namespace),
-                             namespace=namespace) from exc
-    except ApiError as exc:
-        if exc.status != 403:
-            raise
+    namespace_to_back_up(api, namespace)
     resources, unavailable = namespaced_resources(api)
     groups = set(plan_mod.group_of(r["api_version"]) for r in resources)
     to_list, left_out = plan_mod.kinds_to_list(resources, exclude)

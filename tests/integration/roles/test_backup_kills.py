@@ -27,6 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mariadb_freeze import FREEZE, SQL
+from mariadb_freeze import THAW as THAW_ONLY
 from process_tree import argv_of, descendants
 from role_helpers import REPO, KilledPlaybookRun, listed_archives, namespace_exists, playbook, sample
 
@@ -202,13 +204,7 @@ def test_killed_during_validation(stack, kubeconfig, tmp_path):
 # A real freeze: mariadb-0's pre-hook holds FLUSH TABLES WITH READ LOCK in a background client, so every write
 # waits; its post-hook kills that client's query and counts the thaws. statesafe.backup/max-freeze arms the
 # dead-man release (plugins/module_utils/capture/release.py).
-SQL = 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N'
-HOLD = "SELECT SLEEP(3600)"
-FREEZE = (f'{SQL} -e "FLUSH TABLES WITH READ LOCK; {HOLD}" </dev/null >/dev/null 2>&1 & '
-          f"for i in $(seq 100); do {SQL} -e \"SELECT COUNT(*) FROM information_schema.processlist "
-          f"WHERE info = '{HOLD}'\" | grep -qx 1 && exit 0; sleep 0.1; done; echo the read lock was not taken >&2; exit 3")
-THAW = (f"{SQL} -e \"SELECT id FROM information_schema.processlist WHERE info = '{HOLD}'\" "
-        f'| while read -r id; do {SQL} -e "KILL $id"; done; echo thawed >> /tmp/statesafe-thaws')
+THAW = THAW_ONLY + "; echo thawed >> /tmp/statesafe-thaws"
 PROBE = "CREATE DATABASE IF NOT EXISTS freezeprobe; CREATE TABLE IF NOT EXISTS freezeprobe.t (n INT)"
 
 

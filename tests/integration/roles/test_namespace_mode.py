@@ -35,11 +35,11 @@ import time
 import uuid
 
 import pytest
-import yaml
 from kubernetes import client
 
 from background_writer import BackgroundWriter
-from cluster_helpers import exists, wait_until
+from mariadb_freeze import FREEZE, SQL, THAW
+from cluster_helpers import exists, ready_pod, restricted_namespace, token_kubeconfig, wait_until
 from role_helpers import namespace_exists, playbook
 
 GROUP, VERSION, PLURAL, KIND = "sfn.example.org", "v1", "widgets", "Widget"
@@ -52,15 +52,7 @@ FILES = r"cd /data && find . -mindepth 1 -type d | sort && find . -type f -exec 
 
 
 # MariaDB's backup as annotations. The dump in K8up's spelling: run without a shell, so the password comes in through
-# an explicit `sh -c`, as K8up's documentation shows. The freeze holds a global read lock in a background client
-# until the post-hook kills it (as tests/integration/roles/test_backup_kills.py does for the sample's MariaDB).
-SQL = 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N'
-HOLD = "SELECT SLEEP(3600)"
-FREEZE = (f'{SQL} -e "FLUSH TABLES WITH READ LOCK; {HOLD}" </dev/null >/dev/null 2>&1 & '
-          f"for i in $(seq 100); do {SQL} -e \"SELECT COUNT(*) FROM information_schema.processlist "
-          f"WHERE info = '{HOLD}'\" | grep -qx 1 && exit 0; sleep 0.1; done; echo the read lock was not taken >&2; exit 3")
-THAW = (f"{SQL} -e \"SELECT id FROM information_schema.processlist WHERE info = '{HOLD}'\" "
-        f'| while read -r id; do {SQL} -e "KILL $id"; done')
+# an explicit `sh -c`, as K8up's documentation shows. The freeze holds a global read lock (mariadb_freeze.py).
 MARIADB_ANNOTATIONS = {
     "k8up.io/backupcommand": "sh -c 'MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb-dump -uroot --single-transaction "
                              "--databases shop'",
@@ -172,10 +164,7 @@ def build(namespace: str, image: str, api_client, custom, mariadb_image: str) ->
 
 
 def running_pod(core, namespace: str, app: str) -> str:
-    pods = [p for p in core.list_namespaced_pod(namespace, label_selector=f"app={app}").items
-            if p.status.phase == "Running" and p.metadata.deletion_timestamp is None
-            and all(c.ready for c in p.status.container_statuses or [])]
-    return pods[0].metadata.name if pods else ""
+    return ready_pod(core, namespace, f"app={app}")
 
 
 def wait_running(core, namespace: str) -> None:
@@ -228,15 +217,7 @@ def admin_kubeconfig(api_client, kubeconfig: str, namespace: str, path) -> str:
         "metadata": {"name": "backup-admin"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
         "subjects": [{"kind": "ServiceAccount", "name": "backup", "namespace": namespace}]})
-    token = core.create_namespaced_service_account_token("backup", namespace, {"spec": {
-        "audiences": [], "expirationSeconds": 3600}}).status.token
-    admin = yaml.safe_load(open(kubeconfig).read())
-    cluster = admin["clusters"][0]
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "clusters": [cluster], "users": [{"name": "backup", "user": {"token": token}}],
-        "contexts": [{"name": "backup", "context": {"cluster": cluster["name"], "user": "backup"}}],
-        "current-context": "backup"}))
-    path.chmod(0o600)
+    token_kubeconfig(core, kubeconfig, namespace, "backup", path)
     return str(path)
 
 
@@ -246,13 +227,10 @@ def built(api_client, core, kubectl, kubeconfig, image_refs, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("namespace-mode")
     extensions, custom = client.ApiextensionsV1Api(api_client), client.CustomObjectsApi(api_client)
     extensions.create_custom_resource_definition(crd())
-    core.create_namespace({"metadata": {"name": namespace, "labels": {
-        "pod-security.kubernetes.io/enforce": "restricted"}}})
     try:
+        restricted_namespace(core, namespace)
         wait_until(f"{KIND} served", lambda: exists(lambda: custom.list_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL)), timeout=60)
-        wait_until(f"default ServiceAccount in {namespace}",
-                   lambda: exists(lambda: core.read_namespaced_service_account("default", namespace)), timeout=60)
         build(namespace, image_refs["toolbox"], api_client, custom, image_refs["mariadb"])
         wait_running(core, namespace)
         for app in ("web", "db"):

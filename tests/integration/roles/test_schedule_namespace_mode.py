@@ -23,18 +23,13 @@ import time
 import uuid
 
 import pytest
-import yaml
 from kubernetes import client
 
-from cluster_helpers import exists, wait_until
+from cluster_helpers import build_web_app, ready_pod, restricted_namespace, token_kubeconfig, wait_until
 from role_helpers import namespace_exists, playbook
 from runner_image import runner_image_ref
 
 NAME = "statesafe-backup"
-UID, GID, FS_GROUP = 1000, 1000, 2000
-RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": GID, "fsGroup": FS_GROUP,
-                  "seccompProfile": {"type": "RuntimeDefault"}}
-RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 SEED = 'mkdir -p /data/a/b && head -c 200000 /dev/urandom > /data/a/b/blob && printf %s web > /data/who'
 FILES = r"find . -mindepth 1 -type d | sort && find . -type f -exec sha256sum {} + | sort -k2"
 ARCHIVE = "/tmp/archive"
@@ -45,28 +40,8 @@ READ_ARCHIVE = (f"bup -d /var/lib/statesafe/bup restore -q -C {ARCHIVE} /namespa
 JOB_TIMEOUT = 600
 
 
-def build(namespace: str, image: str, api_client) -> None:
-    core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
-    core.create_namespaced_config_map(namespace, {"metadata": {"name": "settings"}, "data": {"mode": "production"}})
-    core.create_namespaced_secret(namespace, {"metadata": {"name": "credentials"},
-                                              "stringData": {"password": "sfs-" + uuid.uuid4().hex}})
-    core.create_namespaced_persistent_volume_claim(namespace, {"metadata": {"name": "web-data"}, "spec": {
-        "accessModes": ["ReadWriteOnce"], "storageClassName": "local", "resources": {"requests": {"storage": "64Mi"}}}})
-    apps.create_namespaced_deployment(namespace, {"metadata": {"name": "web"}, "spec": {
-        "replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "strategy": {"type": "Recreate"},
-        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
-            "terminationGracePeriodSeconds": 0, "securityContext": RESTRICTED_POD,
-            "containers": [{"name": "main", "image": image, "imagePullPolicy": "IfNotPresent",
-                            "command": ["sleep", "infinity"], "securityContext": RESTRICTED_CONTAINER,
-                            "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
-            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "web-data"}}]}}}})
-
-
 def running_pod(core, namespace: str) -> str:
-    pods = [p for p in core.list_namespaced_pod(namespace, label_selector="app=web").items
-            if p.status.phase == "Running" and p.metadata.deletion_timestamp is None
-            and all(c.ready for c in p.status.container_statuses or [])]
-    return pods[0].metadata.name if pods else ""
+    return ready_pod(core, namespace, "app=web")
 
 
 def namespace_admin(api_client, kubeconfig: str, namespace: str, path) -> str:
@@ -81,15 +56,7 @@ def namespace_admin(api_client, kubeconfig: str, namespace: str, path) -> str:
             "metadata": {"name": f"operator-{role}"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
             "subjects": [{"kind": "ServiceAccount", "name": "operator", "namespace": namespace}]})
-    token = core.create_namespaced_service_account_token("operator", namespace, {"spec": {
-        "audiences": [], "expirationSeconds": 3600}}).status.token
-    cluster = yaml.safe_load(open(kubeconfig).read())["clusters"][0]
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "clusters": [cluster],
-        "users": [{"name": "operator", "user": {"token": token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": cluster["name"], "user": "operator"}}],
-        "current-context": "operator"}))
-    path.chmod(0o600)
+    token_kubeconfig(core, kubeconfig, namespace, "operator", path)
     return str(path)
 
 
@@ -97,12 +64,9 @@ def namespace_admin(api_client, kubeconfig: str, namespace: str, path) -> str:
 def built(api_client, core, kubectl, kubeconfig, image_refs, tmp_path_factory):
     namespace = f"sfs-ns-{uuid.uuid4().hex[:6]}"
     tmp = tmp_path_factory.mktemp("schedule-namespace-mode")
-    core.create_namespace({"metadata": {"name": namespace, "labels": {
-        "pod-security.kubernetes.io/enforce": "restricted"}}})
     try:
-        wait_until(f"default ServiceAccount in {namespace}",
-                   lambda: exists(lambda: core.read_namespaced_service_account("default", namespace)), timeout=60)
-        build(namespace, image_refs["toolbox"], api_client)
+        restricted_namespace(core, namespace)
+        build_web_app(api_client, namespace, image_refs["toolbox"])
         wait_until(f"a ready web pod in {namespace}", lambda: running_pod(core, namespace), timeout=240)
         pod = running_pod(core, namespace)
         kubectl("exec", "-n", namespace, pod, "--", "sh", "-c", SEED)

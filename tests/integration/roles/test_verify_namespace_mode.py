@@ -27,41 +27,17 @@ import uuid
 from pathlib import Path
 
 import pytest
-from kubernetes import client
 
-from cluster_helpers import exists, wait_until
+from cluster_helpers import build_web_app, ready_pod, restricted_namespace, wait_until
 from role_helpers import namespace_exists, playbook
 
 BRANCH = "namespace"
 CLAIM = "web-data"
-RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 2000,
-                  "seccompProfile": {"type": "RuntimeDefault"}}
-RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 SEED = "mkdir -p /data/db && head -c 100000 /dev/urandom > /data/db/blob && echo row-1 > /data/db/table"
 
 
-def build(api_client, namespace: str, image: str) -> None:
-    core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
-    core.create_namespaced_config_map(namespace, {"metadata": {"name": "settings"}, "data": {"mode": "production"}})
-    core.create_namespaced_secret(namespace, {"metadata": {"name": "credentials"},
-                                              "stringData": {"password": "sfv-" + uuid.uuid4().hex}})
-    core.create_namespaced_persistent_volume_claim(namespace, {"metadata": {"name": CLAIM}, "spec": {
-        "accessModes": ["ReadWriteOnce"], "storageClassName": "local", "resources": {"requests": {"storage": "64Mi"}}}})
-    apps.create_namespaced_deployment(namespace, {"metadata": {"name": "web"}, "spec": {
-        "replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "strategy": {"type": "Recreate"},
-        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
-            "terminationGracePeriodSeconds": 0, "securityContext": RESTRICTED_POD,
-            "containers": [{"name": "main", "image": image, "imagePullPolicy": "IfNotPresent",
-                            "command": ["sleep", "infinity"], "securityContext": RESTRICTED_CONTAINER,
-                            "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
-            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": CLAIM}}]}}}})
-
-
-def ready_pod(core, namespace: str) -> str:
-    pods = [p for p in core.list_namespaced_pod(namespace, label_selector="app=web").items
-            if p.status.phase == "Running" and p.metadata.deletion_timestamp is None
-            and all(c.ready for c in p.status.container_statuses or [])]
-    return pods[0].metadata.name if pods else ""
+def web_pod(core, namespace: str) -> str:
+    return ready_pod(core, namespace, "app=web")
 
 
 def scratch_namespaces(core, namespace: str) -> list[str]:
@@ -72,14 +48,11 @@ def scratch_namespaces(core, namespace: str) -> list[str]:
 def backed_up(api_client, core, kubectl, kubeconfig, image_refs, tmp_path_factory):
     namespace = f"sfv-ns-{uuid.uuid4().hex[:6]}"
     tmp = tmp_path_factory.mktemp("verify-namespace-mode")
-    core.create_namespace({"metadata": {"name": namespace, "labels": {
-        "pod-security.kubernetes.io/enforce": "restricted"}}})
     try:
-        wait_until(f"default ServiceAccount in {namespace}",
-                   lambda: exists(lambda: core.read_namespaced_service_account("default", namespace)), timeout=60)
-        build(api_client, namespace, image_refs["toolbox"])
-        wait_until(f"a ready web pod in {namespace}", lambda: ready_pod(core, namespace), timeout=180)
-        kubectl("exec", "-n", namespace, ready_pod(core, namespace), "--", "sh", "-c", SEED)
+        restricted_namespace(core, namespace)
+        build_web_app(api_client, namespace, image_refs["toolbox"], CLAIM)
+        wait_until(f"a ready web pod in {namespace}", lambda: web_pod(core, namespace), timeout=180)
+        kubectl("exec", "-n", namespace, web_pod(core, namespace), "--", "sh", "-c", SEED)
         run = playbook("backup.yml", kubeconfig, tmp, namespace, profile="namespace", staging=str(tmp / "staging"))
         assert run.rc == 0, run.failures or run.output[-4000:]
         summary = run.stats["statesafe_backup"]
