@@ -2,7 +2,8 @@
 plane of their own (controlplane.sh: TLS with certificates made here, its own ports and directories), so the local
 cluster is never touched. One control plane for the whole file; the tests run in order and build on each other's
 archives: back up, skip unchanged, skip inside min_interval, force, refuse a corrupted snapshot at save, check
-mode, refuse a serving cluster, restore, an interrupted restore, and a corrupted snapshot refused at restore.
+mode, refuse a serving cluster, restore, an interrupted restore, a corrupted snapshot refused at restore, and
+retention pruning the branch.
 Last, a second throwaway control plane runs as static pods of the local cluster's kubelet (kubeadm's way), and a
 restore with etcd_control_plane=static-pods stops and starts it by moving its manifests.
 """
@@ -317,6 +318,23 @@ def test_a_corrupted_snapshot_in_an_archive_is_refused_at_restore(cp):
     assert any("snapshot refused" in failure for failure in run.failures), run.failures
     # Refused before the stop: the API kept serving the same objects all along.
     assert cp.configmaps() == {"a1", "a2", "b1", "d1"}
+
+
+def test_retention_prunes_the_etcd_branch_with_the_bup_roles_windows(cp):
+    """Every run applies retention to its branch: with windows of a second, all but the run's own archive go (the
+    corrupted one of the test before included), counted in the summary and the metrics' run."""
+    before = cp.markers()
+    assert len(before) >= 3, before
+    time.sleep(2)  # the older archives leave the one-second windows
+    windows = {f"etcd_retention_keep_{period}_for": "1s"
+               for period in ("all", "dailies", "weeklies", "monthlies")}
+    run = cp.playbook("etcd_backup.yml", force=True, **windows)
+    assert run.rc == 0, explain(run)
+    result = summary(run)
+    assert cp.markers() == [result["commit"]], (before, cp.markers())
+    # Incomplete saves of the branch, if any, are removed too.
+    assert result["retention_removed"] >= len(before), result
+    assert cp.metric("success") == 1
 
 
 def listening(port: int) -> bool:
