@@ -78,11 +78,21 @@ def _k8up_command(value, where):
     return _line(words)
 
 
+# Every key that declares (part of) a dump, in either spelling.
+DUMP_KEYS = frozenset(OURS.values()) | frozenset(K8UP.values()) | frozenset((RESTORE_COMMAND,))
+
+
 def unknown_keys(annotations):
     """Keys that look like ours or K8up's but are neither: a typo that would drop a dump."""
-    known = set(OURS.values()) | set(K8UP.values()) | set(K8UP_OTHERS) | {RESTORE_COMMAND}
+    known = DUMP_KEYS | frozenset(K8UP_OTHERS)
     return sorted(key for key in annotations or {} if key not in known and (
         key.startswith(PREFIX + "dump-") or key.startswith(PREFIX + "restore-") or key.startswith("k8up.io/")))
+
+
+def declares_dump(annotations):
+    """Whether annotations declare a dump, or try to (an unknown key of the dumps' prefixes counts: it is an error
+    to report, not a dump to pass over)."""
+    return any(key in DUMP_KEYS for key in annotations or {}) or bool(unknown_keys(annotations))
 
 
 def dump_fields(annotations, containers, namespace, owner):

@@ -247,12 +247,6 @@ def _containers(pod_spec):
     return [c.get("name") for c in (pod_spec or {}).get("containers") or [] if c.get("name")]
 
 
-def _declares_dump(annotations):
-    keys = set(dump_annotations.OURS.values()) | set(dump_annotations.K8UP.values()) | {
-        dump_annotations.RESTORE_COMMAND}
-    return any(key in keys for key in annotations or {}) or bool(dump_annotations.unknown_keys(annotations))
-
-
 def _top_owner(item, by_uid):
     """(kind, object) at the top of an object's owners among the listed objects (its controller first); the object
     itself, kind None, when nothing listed owns it."""
@@ -319,7 +313,7 @@ def annotated_dumps(namespace, listed, uids, exclude=None):
                 template = (item.get("spec") or {}).get("template") or {}
                 add(entry["api_version"], entry["kind"], dict(template.get("metadata") or {}, name=metadata["name"]),
                     template.get("spec"), {"workload": metadata["name"], "workload_kind": entry["kind"]})
-            elif group_kind == ("", "Pod") and _declares_dump(metadata.get("annotations")):
+            elif group_kind == ("", "Pod") and dump_annotations.declares_dump(metadata.get("annotations")):
                 if not _owned_by_listed(item, uids):
                     add(entry["api_version"], "Pod", metadata, item.get("spec"), {"pod": metadata["name"]})
                     continue
@@ -327,7 +321,7 @@ def annotated_dumps(namespace, listed, uids, exclude=None):
                 top_name = (top.get("metadata") or {}).get("name")
                 if top_kind in [kind for _group, kind in SCALABLE]:
                     template = ((top.get("spec") or {}).get("template") or {}).get("metadata") or {}
-                    if not _declares_dump(template.get("annotations")):
+                    if not dump_annotations.declares_dump(template.get("annotations")):
                         problems.append(
                             "pod {0} in namespace {1} declares a dump, but the pod template of its {2} {3} does not: "
                             "annotate the template (spec.template.metadata.annotations), which every pod and a "
