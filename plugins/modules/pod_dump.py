@@ -102,9 +102,12 @@ options:
       - Only with I(state=from_pod).
     type: str
   trailer_bytes:
-    description: How many bytes at the end of the dump I(expect_trailer) is searched in.
+    description:
+      - How many bytes at the end of the dump I(expect_trailer) is searched in.
+      - The default leaves room for the zero padding GNU tar writes after its last member, up to a record
+        (10 KiB unless C(-b) says otherwise).
     type: int
-    default: 4096
+    default: 65536
   src:
     description:
       - Local file to load. Required with I(state=to_pod).
@@ -271,7 +274,7 @@ ARGUMENT_SPEC = dict(
     kill_after=dict(type="int", default=10),
     dest=dict(type="path"),
     expect_trailer=dict(type="str"),
-    trailer_bytes=dict(type="int", default=4096),
+    trailer_bytes=dict(type="int", default=65536),
     src=dict(type="path"),
     sha256=dict(type="str"),
     size=dict(type="int"),

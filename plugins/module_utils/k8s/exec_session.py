@@ -163,6 +163,7 @@ class ExecSession(object):
         self.stdin_bytes = 0
         self.stdin_stall_seconds = STDIN_STALL_SECONDS
         self._recv_buffer = bytearray(READ_CHUNK)
+        self._read_timeout_set = None  # when the socket's read timeout was last set
 
     @classmethod
     def open(cls, k8s_client, namespace, pod, command, container=None, stdin=False,
@@ -215,7 +216,7 @@ class ExecSession(object):
         remaining = self._remaining()
         if remaining is not None and remaining <= 0:
             raise ExecTimeout("command did not finish in time", **self.location)
-        self._sock.settimeout(remaining)
+        self._set_read_timeout(remaining)
         try:
             count = self._sock.recv_into(self._recv_buffer)
         except socket.timeout as exc:
@@ -232,6 +233,19 @@ class ExecSession(object):
         for frame in frames:
             self._dispatch(frame)
         return not self.closed_by_server
+
+    def _set_read_timeout(self, remaining):
+        """The socket's timeout for the next read: what is left until the deadline.
+
+        Setting it costs a system call, which per frame of a fast stream was a
+        tenth of the module's CPU: it is renewed only when a second has gone
+        since, so a read may wait up to a second past the deadline.
+        """
+        now = time.monotonic()
+        if self._read_timeout_set is not None and now - self._read_timeout_set < 1.0:
+            return
+        self._sock.settimeout(remaining)
+        self._read_timeout_set = now
 
     def _dispatch(self, frame):
         if frame.opcode == proto.OPCODE_PING:
@@ -328,6 +342,7 @@ class ExecSession(object):
         remaining = self._remaining()
         stall = self.stdin_stall_seconds
         self._sock.settimeout(stall if remaining is None else min(remaining, stall))
+        self._read_timeout_set = None  # the next read sets its own
         try:
             self._sock.sendall(frame)
         except socket.timeout as exc:

@@ -45,6 +45,11 @@ def postgresql_dump():
     return next(c for c in profile["components"] if c["name"] == "databases")
 
 
+def trailer_bytes_default():
+    text = (ROOT / "plugins" / "modules" / "pod_dump.py").read_text()
+    return int(re.search(r'trailer_bytes=dict\(type="int", default=(\d+)\)', text).group(1))
+
+
 def test_the_postgresql_trailer_matches_the_end_of_the_dumps_tar_and_not_a_cut_one(tmp_path):
     """The same tar invocation as the profile's command, over a dump-like tree."""
     tar_line = next(line for line in postgresql_dump()["command"].splitlines() if line.startswith("tar "))
@@ -55,7 +60,7 @@ def test_the_postgresql_trailer_matches_the_end_of_the_dumps_tar_and_not_a_cut_o
     (tmp_path / "COMPLETE").write_text("statesafe-postgresql complete 1 databases\n")
     dump = subprocess.run(["sh", "-c", tar_line], cwd=tmp_path, capture_output=True, check=True, timeout=60).stdout
     pattern = postgresql_dump()["trailer"].encode()
-    tail = 4096  # pod_dump's trailer_bytes default
+    tail = trailer_bytes_default()
     assert re.search(pattern, dump[-tail:])
     record = dump.rindex(b"statesafe-postgresql complete")
     # A cut anywhere up to the end of the completion record loses data, and is refused.

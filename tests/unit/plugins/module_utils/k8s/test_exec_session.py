@@ -8,6 +8,7 @@ import json
 import socket
 import struct
 import threading
+import time
 import tracemalloc
 
 import pytest
@@ -255,3 +256,25 @@ def test_send_past_the_deadline_is_a_timeout(pair):
     session = session_for(client, timeout=0.5)
     with pytest.raises(ExecTimeout):
         session.send_stdin(b"x" * (8 * 1024 * 1024))
+
+
+def test_a_read_after_a_send_waits_by_the_deadline_not_by_the_send_stall(pair):
+    """A read keeps the socket timeout it set for up to a second; a send in between sets its own (the stall bound),
+    which the next read must replace."""
+    client, server = pair
+
+    def run():
+        server.sendall(frame(b"\x01first"))
+        server.recv(1 << 16)  # the stdin frame
+        time.sleep(0.6)  # longer than the send's stall bound
+        server.sendall(frame(b"\x01second") + frame(b"\x03" + SUCCESS))
+        server.shutdown(socket.SHUT_WR)
+    thread = threading.Thread(target=run)
+    thread.start()
+    session = session_for(client, timeout=30)
+    session.stdin_stall_seconds = 0.3
+    assert session.read_stdout() == b"first"
+    session.send_stdin(b"input")
+    assert session.read_stdout() == b"second"
+    assert session.finish().rc == 0
+    thread.join()
