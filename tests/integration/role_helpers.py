@@ -84,9 +84,9 @@ def playbook_env() -> dict[str, str]:
                 ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
 
 
-# The roles poll readiness every 5 s (a Job every 10 s): the tests ask sooner, so a wait ends closer to the
-# moment it could. Each poll starts a module process, so not every second.
-POLLS = {"restore_poll_interval": 2, "schedule_poll_interval": 3}
+# The schedule role polls a Job it waits for every 10 s: the tests ask sooner, so a wait ends closer to the
+# moment it could. (The restore role's readiness waits poll every second by default.)
+POLLS = {"schedule_poll_interval": 3}
 
 
 def playbook_argv(name: str, kubeconfig: str, tmp: Path, namespace: str, *options: str, venv: Path | None = None,
