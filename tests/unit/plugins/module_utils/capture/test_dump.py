@@ -341,7 +341,7 @@ class FramesSession(object):
 @pytest.mark.parametrize("frames", [
     [],
     [b"x"],
-    [os.urandom(8192) for _ in range(300)],
+    [os.urandom(8192) for frame in range(300)],
     [os.urandom(dump.COPY_CHUNK)] + [b"tail"],
     [os.urandom(size) for size in (1, dump.COPY_CHUNK - 1, 3, dump.COPY_CHUNK + 5, 7)],
 ])
