@@ -76,24 +76,23 @@ def file_digest(path):
         return local_files.stream_sha256(handle, COPY_CHUNK)
 
 
+# How long a piece waits for more of the stream before it is written.
+LINGER = 0.05
+
+
 def _batches(session):
-    """The command's stdout in pieces of about COPY_CHUNK bytes.
+    """The command's stdout in pieces of at most COPY_CHUNK bytes.
 
     The server sends a frame for every write of the command (8 KiB from tee);
     writing, hashing and keeping the tail once per megabyte rather than per
-    frame halves the module's CPU time per byte received.
+    frame halves the module's CPU time per byte received. A stream that
+    pauses is written as far as it came, LINGER seconds later.
     """
-    pieces, pending = [], 0
     while True:
-        data = session.read_stdout(COPY_CHUNK)
-        if data:
-            pieces.append(data)
-            pending += len(data)
-        if pending and (pending >= COPY_CHUNK or not data):
-            yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            pieces, pending = [], 0
+        data = session.read_stdout_available(COPY_CHUNK, LINGER)
         if not data:
             return
+        yield data
 
 
 def _write_all(fd, data):

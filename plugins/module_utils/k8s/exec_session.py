@@ -199,9 +199,12 @@ class ExecSession(object):
         return self.deadline - time.monotonic()
 
     def _readable_now(self):
+        return self._readable_within(0)
+
+    def _readable_within(self, seconds):
         if isinstance(self._sock, ssl.SSLSocket) and self._sock.pending():
             return True
-        ready, _w, _x = select.select([self._sock], [], [], 0)
+        ready, _w, _x = select.select([self._sock], [], [], seconds)
         return bool(ready)
 
     def _pump(self, block=True):
@@ -292,6 +295,34 @@ class ExecSession(object):
 
     # file-like alias so tarfile can read the stream directly
     read = read_stdout
+
+    def read_stdout_available(self, size, linger=0.0):
+        """Up to `size` bytes of stdout: waits for the first bytes, then takes what else arrives before `size` is
+        reached or nothing came for `linger` seconds; b"" at end of stream.
+
+        A fast stream comes in frames of a few KiB; taking them a megabyte at a time lets the caller write and hash
+        once per megabyte, while a stream that pauses is still passed on as far as it came, `linger` later.
+        """
+        while not self._stdout:
+            if not self._pump(block=True):
+                return b""
+        buffered = sum(len(piece) for piece in self._stdout)
+        while buffered < size and self._readable_within(linger):
+            before = self.stdout_bytes
+            if not self._pump(block=True):
+                break
+            buffered += self.stdout_bytes - before
+        pieces, count = [], 0
+        while self._stdout and count < size:
+            piece = self._stdout[0]
+            if count + len(piece) <= size:
+                pieces.append(self._stdout.pop(0))
+                count += len(piece)
+            else:
+                pieces.append(piece[:size - count])
+                self._stdout[0] = piece[size - count:]
+                count = size
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def drain_to(self, sink):
         """Copy all remaining stdout into sink.write()."""

@@ -326,28 +326,3 @@ def test_to_pod_wrapper_reports_a_failing_load_and_drains_input():
                                1.0, WHERE)
     assert "rc 1: ERROR 1064" in str(caught.value)
 
-
-class FramesSession(object):
-    """read_stdout() as ExecSession gives it: one received frame at a time, then b""."""
-
-    def __init__(self, frames):
-        self.frames = list(frames)
-
-    def read_stdout(self, size):
-        assert size == dump.COPY_CHUNK
-        return self.frames.pop(0) if self.frames else b""
-
-
-@pytest.mark.parametrize("frames", [
-    [],
-    [b"x"],
-    [os.urandom(8192) for frame in range(300)],
-    [os.urandom(dump.COPY_CHUNK)] + [b"tail"],
-    [os.urandom(size) for size in (1, dump.COPY_CHUNK - 1, 3, dump.COPY_CHUNK + 5, 7)],
-])
-def test_batches_pass_every_byte_in_order_in_pieces_of_a_megabyte(frames):
-    pieces = list(dump._batches(FramesSession(frames)))
-    assert b"".join(pieces) == b"".join(frames)
-    assert all(len(piece) >= dump.COPY_CHUNK for piece in pieces[:-1])
-    assert all(pieces)
-    assert len(pieces) <= max(1, len(b"".join(frames)) // dump.COPY_CHUNK + 1)

@@ -5,6 +5,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
 import socket
 import struct
 import threading
@@ -276,5 +277,65 @@ def test_a_read_after_a_send_waits_by_the_deadline_not_by_the_send_stall(pair):
     assert session.read_stdout() == b"first"
     session.send_stdin(b"input")
     assert session.read_stdout() == b"second"
+    assert session.finish().rc == 0
+    thread.join()
+
+
+def test_read_stdout_available_joins_the_frames_that_arrived_up_to_its_size(pair):
+    client, server = pair
+    pieces = [os.urandom(8192) for frame_number in range(10)]  # 80 KiB: within the socket pair's buffer
+    thread = serve(server, b"".join(frame(b"\x01" + piece) for piece in pieces) + frame(b"\x03" + SUCCESS))
+    thread.join()  # everything is on the wire before the first read
+    session = session_for(client)
+    got = []
+    while True:
+        data = session.read_stdout_available(30000)
+        if not data:
+            break
+        got.append(data)
+    assert b"".join(got) == b"".join(pieces)
+    assert [len(data) for data in got] == [30000, 30000, 21920]  # not one read per 8 KiB frame
+    assert session.finish().rc == 0
+
+
+def test_read_stdout_available_passes_on_what_came_when_the_stream_pauses(pair):
+    """A command that writes 64 KiB and then pauses: the reader gets the 64 KiB without waiting for more."""
+    client, server = pair
+    first = os.urandom(65536)
+
+    def run():
+        server.sendall(b"".join(frame(b"\x01" + first[i:i + 8192]) for i in range(0, len(first), 8192)))
+        time.sleep(1.5)
+        server.sendall(frame(b"\x01rest") + frame(b"\x03" + SUCCESS))
+        server.shutdown(socket.SHUT_WR)
+    thread = threading.Thread(target=run)
+    thread.start()
+    session = session_for(client, timeout=30)
+    started = time.monotonic()
+    got = b""
+    while len(got) < len(first):
+        got += session.read_stdout_available(1 << 20, linger=0.2)
+    assert time.monotonic() - started < 1.0, "the reader waited for the rest of the stream"
+    assert got == first
+    assert session.read_stdout_available(1 << 20, linger=0.2) == b"rest"
+    assert session.read_stdout_available(1 << 20) == b""
+    assert session.finish().rc == 0
+    thread.join()
+
+
+def test_read_stdout_available_waits_up_to_linger_for_more(pair):
+    """Frames 0.05 s apart are one piece when the reader lingers 0.5 s for more."""
+    client, server = pair
+
+    def run():
+        for number in range(4):
+            server.sendall(frame(b"\x01" + bytes([65 + number]) * 1000))
+            time.sleep(0.05)
+        server.sendall(frame(b"\x03" + SUCCESS))
+        server.shutdown(socket.SHUT_WR)
+    thread = threading.Thread(target=run)
+    thread.start()
+    session = session_for(client, timeout=30)
+    assert session.read_stdout_available(1 << 20, linger=0.5) == b"A" * 1000 + b"B" * 1000 + b"C" * 1000 + b"D" * 1000
     assert session.finish().rc == 0
     thread.join()
