@@ -325,4 +325,3 @@ def test_to_pod_wrapper_reports_a_failing_load_and_drains_input():
         dump_checks.judge_load(ExitStatus(1, ""), report, before, len(data), hashlib.sha256(data).hexdigest(), 60,
                                1.0, WHERE)
     assert "rc 1: ERROR 1064" in str(caught.value)
-
