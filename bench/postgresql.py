@@ -20,6 +20,7 @@ Each run starts from the server as an idle one is between two scheduled backups 
 Markdown on stdout, progress on stderr, every raw figure with --json.
 """
 
+import datetime
 import json
 import os
 import subprocess
@@ -156,7 +157,25 @@ class Playbooks(object):
                                            for task in play.get("tasks", [])
                                            if task["task"]["name"].endswith("why this run backs up or is skipped")
                                            for result in task["hosts"].values()), None))
+        summary["task_seconds"] = task_seconds(document)
         return wall, summary
+
+
+def task_seconds(document):
+    """{task name: seconds} summed over a playbook's tasks (the JSON callback's start and end of each)."""
+    totals = {}
+    for play in document.get("plays", []):
+        for task in play.get("tasks", []):
+            duration = task["task"].get("duration") or {}
+            if duration.get("start") and duration.get("end"):
+                seconds = _stamp(duration["end"]) - _stamp(duration["start"])
+                name = task["task"]["name"]
+                totals[name] = round(totals.get(name, 0) + seconds, 3)
+    return totals
+
+
+def _stamp(text):
+    return datetime.datetime.fromisoformat(text.rstrip("Z")).timestamp()
 
 
 def one_run(server, books, workdir, index, record):
@@ -178,6 +197,7 @@ def one_run(server, books, workdir, index, record):
     record["backup_s"], summary = books.run("backup.yml", repository=repo, staging=staging)
     record["repo_bytes"] = directory_bytes(repo)
     record["steps"] = {s["component"]: s.get("duration") for s in summary.get("steps", []) if "component" in s}
+    record["backup_tasks"] = summary["task_seconds"]
     common.log("run {0}: our backup {1:.1f}s".format(index + 1, record["backup_s"]))
 
     record["unchanged_s"], summary = books.run("backup.yml", repository=repo, staging=staging, skip_unchanged=True)
@@ -195,8 +215,9 @@ def one_run(server, books, workdir, index, record):
         index + 1, record["repo_growth_bytes"], record["raw_repo_growth_bytes"]))
 
     server.delete()
-    record["restore_s"], _ = books.run("restore.yml", repository=repo, staging=os.path.join(run_dir, "restore"),
+    record["restore_s"], summary = books.run("restore.yml", repository=repo, staging=os.path.join(run_dir, "restore"),
                                        wait_ready=True)
+    record["restore_tasks"] = summary["task_seconds"]
     if server.sql(CHECK_SQL, DATABASE) != expected:
         raise RuntimeError("our restore: pgbench_accounts is not what was backed up")
     common.log("run {0}: our restore {1:.1f}s, data equal".format(index + 1, record["restore_s"]))
@@ -256,9 +277,26 @@ def render(raw):
             steps.setdefault(name, []).append(seconds or 0)
     lines.append("our first backup's steps (module time, median): " + ", ".join(
         "{0} {1:.1f} s".format(name, common.median(values)) for name, values in sorted(steps.items())))
+    for key, what in (("backup_tasks", "our first backup"), ("restore_tasks", "our restore")):
+        lines.append("")
+        lines.append(slowest_tasks(runs, key, what))
     lines.append("")
     lines.append("failed runs: " + (json.dumps(raw["failures"]) if raw["failures"] else "none"))
     return "\n".join(lines)
+
+
+def slowest_tasks(runs, key, what, limit=12):
+    """The tasks that took longest in `what` (median over the runs), and the rest summed: where the time goes."""
+    names = {}
+    for run in runs:
+        for name, seconds in (run.get(key) or {}).items():
+            names.setdefault(name, []).append(seconds)
+    medians = sorted(((common.median(values), name) for name, values in names.items()), reverse=True)
+    rows = [["{0:.1f} s".format(seconds), name.replace("|", "\\|")] for seconds, name in medians[:limit]]
+    rows.append(["{0:.1f} s".format(sum(seconds for seconds, _ in medians[limit:])),
+                 "the other {0} tasks".format(max(len(medians) - limit, 0))])
+    return "{0}, the slowest tasks (median over the runs):\n\n{1}".format(
+        what, common.markdown_table(["time", "task"], rows))
 
 
 def main():
