@@ -18,6 +18,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import threading
 
 from ansible_collections.statesafe.backup.plugins.module_utils.bup import archives as archives_mod
 from ansible_collections.statesafe.backup.plugins.module_utils.bup import parse
@@ -35,6 +36,18 @@ from ansible_collections.statesafe.backup.plugins.module_utils.bup.runner import
 )
 
 STALE_TEMPORARY_AGE = 3600
+# Object ids written to git cat-file at a time.
+FEED_BATCH = 1024
+
+
+def _feed_object_ids(stream, oids):
+    """Write each object id, a line each, then close the stream (git cat-file's stdin)."""
+    try:
+        for start in range(0, len(oids), FEED_BATCH):
+            stream.write(b"".join(oid.encode("ascii") + b"\n" for oid in oids[start:start + FEED_BATCH]))
+        stream.close()
+    except (OSError, ValueError):
+        pass  # the reader stopped and killed git: its own error says why
 
 
 def _remote_lock_dir(remote, cache_dir):
@@ -143,32 +156,45 @@ class Repository(object):
             raise BupError(str(exc), **self.where(branch=branch, commit=commit)) from exc
 
     def digests(self, files, paths):
-        """sha256 of each path, from the blobs the repository holds (one git cat-file process)."""
-        process = self.runner.spawn(self.runner.git_argv(self.path, ["cat-file", "--batch"]))
+        """sha256 of each path, from the blobs the repository holds (one git cat-file process).
+
+        A saved file is one blob per bup chunk (about 8 KiB), tens of thousands for a dump; asking for each and
+        waiting for its answer costs two process switches a blob. A thread writes every object id while this one
+        reads the answers in the same order, and git buffers its output (--buffer).
+        """
+        process = self.runner.spawn(self.runner.git_argv(self.path, ["cat-file", "--batch", "--buffer"]))
+        feeder = threading.Thread(target=_feed_object_ids, daemon=True,
+                                  args=(process.stdin, [oid for path in paths for oid in files[path]["blobs"]]))
+        feeder.start()
         digests = {}
         try:
             for path in paths:
-                digest = hashlib.sha256()
-                for oid in files[path]["blobs"]:
-                    process.stdin.write(oid.encode("ascii") + b"\n")
-                    process.stdin.flush()
-                    header = process.stdout.readline().split()
-                    if len(header) != 3 or header[1] != b"blob":
-                        raise BupError("object {0} of {1} is missing or not a blob: {2!r}".format(
-                            oid, path, b" ".join(header)), **self.where(path=path))
-                    remaining = int(header[2])
-                    while remaining:
-                        chunk = process.stdout.read(min(remaining, 1 << 20))
-                        if not chunk:
-                            raise BupError("git cat-file ended early reading {0}".format(path),
-                                           **self.where(path=path))
-                        digest.update(chunk)
-                        remaining -= len(chunk)
-                    process.stdout.read(1)  # the newline after each object
-                digests[path] = digest.hexdigest()
+                digests[path] = self._blobs_sha256(process.stdout, files[path]["blobs"], path)
+        except BaseException:
+            # The feeder may be blocked on a full pipe: git must go before its pipes can be closed.
+            process.kill()
+            raise
         finally:
+            feeder.join()
             finish(process)
         return digests
+
+    def _blobs_sha256(self, stream, oids, path):
+        digest = hashlib.sha256()
+        for oid in oids:
+            header = stream.readline().split()
+            if len(header) != 3 or header[0] != oid.encode("ascii") or header[1] != b"blob":
+                raise BupError("object {0} of {1} is missing or not a blob: {2!r}".format(
+                    oid, path, b" ".join(header)), **self.where(path=path))
+            remaining = int(header[2])
+            while remaining:
+                chunk = stream.read(min(remaining, 1 << 20))
+                if not chunk:
+                    raise BupError("git cat-file ended early reading {0}".format(path), **self.where(path=path))
+                digest.update(chunk)
+                remaining -= len(chunk)
+            stream.read(1)  # the newline after each object
+        return digest.hexdigest()
 
     def save_names(self, branch):
         """{commit: save name} as bup itself names them (what bup rm and bup restore accept)."""

@@ -4,14 +4,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import os
+import subprocess
 import threading
 import time
 
 import pytest
 
 from ansible_collections.statesafe.backup.plugins.module_utils.bup import repository
-from ansible_collections.statesafe.backup.plugins.module_utils.bup.errors import UnsupportedRemote
+from ansible_collections.statesafe.backup.plugins.module_utils.bup.errors import BupError, UnsupportedRemote
 
 
 class Server:
@@ -105,3 +107,55 @@ def test_init_still_refuses_a_directory_that_is_not_a_repository(tmp_path):
     with pytest.raises(repository.RepositoryMissing, match="not empty and is not a bup repository"):
         repository.LocalRepository(runner, str(tmp_path)).init()
     assert runner.inits == 0
+
+
+def _git_repository_with_blobs(path, count, size):
+    """A bare git repository holding count blobs of size bytes each (real git, no bup needed); their ids and bytes."""
+    subprocess.run(["git", "init", "-q", "--bare", str(path)], check=True)
+    contents = [("blob {0:06d} ".format(n) * (size // 12 + 1))[:size].encode() for n in range(count)]
+    done = subprocess.run(["git", "--git-dir=" + str(path), "hash-object", "-w", "--stdin-paths"], check=True,
+                          capture_output=True, cwd=str(path),
+                          input="\n".join(_write_all(path, contents)).encode())
+    return done.stdout.decode().split(), contents
+
+
+def _write_all(path, contents):
+    names = []
+    for n, data in enumerate(contents):
+        name = os.path.join(str(path), "in-{0}".format(n))
+        with open(name, "wb") as handle:
+            handle.write(data)
+        names.append(name)
+    return names
+
+
+def test_digests_read_thousands_of_chunks_in_one_stream(tmp_path):
+    # More ids and more answers than a pipe holds, both ways at once.
+    oids, contents = _git_repository_with_blobs(tmp_path / "repo", 3000, 100)
+    local = repository.repository_from_params({"repository": str(tmp_path / "repo")})
+    files = {"dumps/a.dump": {"blobs": oids[:2000] * 3}, "b": {"blobs": oids[2000:]}, "c": {"blobs": oids[:1]}}
+    digests = local.digests(files, ["dumps/a.dump", "b", "c"])
+    assert digests == {"dumps/a.dump": hashlib.sha256(b"".join(contents[:2000] * 3)).hexdigest(),
+                       "b": hashlib.sha256(b"".join(contents[2000:])).hexdigest(),
+                       "c": hashlib.sha256(contents[0]).hexdigest()}
+
+
+def test_a_missing_chunk_is_named_and_git_stopped_while_ids_are_still_being_written(tmp_path):
+    oids, _contents = _git_repository_with_blobs(tmp_path / "repo", 3, 10)
+    local = repository.repository_from_params({"repository": str(tmp_path / "repo")})
+    missing = "0" * 40
+    # The ids after the missing one (far more than a pipe holds) are still being written when it is found.
+    files = {"dumps/a.dump": {"blobs": oids + [missing] + oids * 100000}}
+    raised = []
+
+    def read():
+        try:
+            local.digests(files, ["dumps/a.dump"])
+        except BupError as exc:
+            raised.append(str(exc))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(60)
+    assert not reader.is_alive(), "digests() hung after a missing chunk"
+    assert raised and "object {0} of dumps/a.dump is missing or not a blob".format(missing) in raised[0]
