@@ -283,7 +283,7 @@ class Ansible(object):
         try:
             task = json.loads(done.stdout)["plays"][0]["tasks"][0]
             result = task["hosts"]["localhost"]
-            task_seconds = _seconds(task["task"]["duration"])
+            task_seconds = duration_seconds(task["task"]["duration"])
         except (ValueError, KeyError, IndexError) as exc:
             raise RuntimeError("no JSON result from ansible-playbook ({0}):\n{1}\n{2}".format(
                 exc, done.stdout[-4000:], done.stderr[-4000:])) from exc
@@ -294,7 +294,8 @@ class Ansible(object):
         return TaskRun(result, wall, task_seconds, usage, done.returncode)
 
 
-def _seconds(duration):
+def duration_seconds(duration):
+    """Seconds between a JSON callback duration's start and end."""
     start = datetime.datetime.fromisoformat(duration["start"].replace("Z", "+00:00"))
     end = datetime.datetime.fromisoformat(duration["end"].replace("Z", "+00:00"))
     return (end - start).total_seconds()

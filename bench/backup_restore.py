@@ -165,7 +165,7 @@ def split(document, wall, rc):
     for play in document.get("plays", []):
         for task in play.get("tasks", []):
             name = task["task"]["name"]
-            seconds = common._seconds(task["task"]["duration"])  # pylint: disable=protected-access
+            seconds = common.duration_seconds(task["task"]["duration"])
             result = task["hosts"].get("localhost", {})
             phase = name.split(" | ")[0] if " | " in name else name
             entry = phases.setdefault(phase, {"seconds": 0.0, "tasks": 0, "work": 0.0})

@@ -20,7 +20,6 @@ Each run starts from the server as an idle one is between two scheduled backups 
 Markdown on stdout, progress on stderr, every raw figure with --json.
 """
 
-import datetime
 import json
 import os
 import subprocess
@@ -166,16 +165,10 @@ def task_seconds(document):
     totals = {}
     for play in document.get("plays", []):
         for task in play.get("tasks", []):
-            duration = task["task"].get("duration") or {}
-            if duration.get("start") and duration.get("end"):
-                seconds = _stamp(duration["end"]) - _stamp(duration["start"])
+            if (task["task"].get("duration") or {}).get("end"):
                 name = task["task"]["name"]
-                totals[name] = round(totals.get(name, 0) + seconds, 3)
+                totals[name] = round(totals.get(name, 0) + common.duration_seconds(task["task"]["duration"]), 3)
     return totals
-
-
-def _stamp(text):
-    return datetime.datetime.fromisoformat(text.rstrip("Z")).timestamp()
 
 
 def one_run(server, books, workdir, index, record):
