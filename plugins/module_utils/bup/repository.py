@@ -41,13 +41,18 @@ FEED_BATCH = 1024
 
 
 def _feed_object_ids(stream, oids):
-    """Write each object id, a line each, then close the stream (git cat-file's stdin)."""
+    """Write each object id, a line each, then close the stream (git cat-file's stdin) whatever happened, so that
+    git ends and the reader is never left waiting."""
     try:
         for start in range(0, len(oids), FEED_BATCH):
             stream.write(b"".join(oid.encode("ascii") + b"\n" for oid in oids[start:start + FEED_BATCH]))
-        stream.close()
     except (OSError, ValueError):
         pass  # the reader stopped and killed git: its own error says why
+    finally:
+        try:
+            stream.close()
+        except (OSError, ValueError):
+            pass
 
 
 def _remote_lock_dir(remote, cache_dir):

@@ -159,3 +159,22 @@ def test_a_missing_chunk_is_named_and_git_stopped_while_ids_are_still_being_writ
     reader.join(60)
     assert not reader.is_alive(), "digests() hung after a missing chunk"
     assert raised and "object {0} of dumps/a.dump is missing or not a blob".format(missing) in raised[0]
+
+
+def test_ids_that_cannot_be_written_end_the_read_with_an_error_not_a_hang(tmp_path):
+    oids, _contents = _git_repository_with_blobs(tmp_path / "repo", 2, 10)
+    local = repository.repository_from_params({"repository": str(tmp_path / "repo")})
+    files = {"dumps/a.dump": {"blobs": [oids[0], "\u00e9" * 40, oids[1]]}}
+    raised = []
+
+    def read():
+        try:
+            local.digests(files, ["dumps/a.dump"])
+        except BupError as exc:
+            raised.append(str(exc))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(60)
+    assert not reader.is_alive(), "digests() hung when an id could not be written"
+    assert raised and "of dumps/a.dump is missing or not a blob" in raised[0]
