@@ -64,7 +64,7 @@ def one_chunk_at_a_time(repo, blobs):
             remaining -= len(chunk)
         git.stdout.read(1)
     git.stdin.close()
-    git.wait()
+    git.wait(timeout=3600)
     return digest.hexdigest()
 
 
@@ -83,7 +83,7 @@ def write_from_chunks(repo, blobs, path):
             digest.update(data)
             handle.write(data)
     feeder.join()
-    git.wait()
+    git.wait(timeout=3600)
     return digest.hexdigest()
 
 

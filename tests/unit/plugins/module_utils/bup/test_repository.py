@@ -111,10 +111,10 @@ def test_init_still_refuses_a_directory_that_is_not_a_repository(tmp_path):
 
 def _git_repository_with_blobs(path, count, size):
     """A bare git repository holding count blobs of size bytes each (real git, no bup needed); their ids and bytes."""
-    subprocess.run(["git", "init", "-q", "--bare", str(path)], check=True)
+    subprocess.run(["git", "init", "-q", "--bare", str(path)], check=True, timeout=60)
     contents = [("blob {0:06d} ".format(n) * (size // 12 + 1))[:size].encode() for n in range(count)]
     done = subprocess.run(["git", "--git-dir=" + str(path), "hash-object", "-w", "--stdin-paths"], check=True,
-                          capture_output=True, cwd=str(path),
+                          capture_output=True, cwd=str(path), timeout=60,
                           input="\n".join(_write_all(path, contents)).encode())
     return done.stdout.decode().split(), contents
 
