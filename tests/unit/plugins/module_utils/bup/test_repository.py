@@ -129,6 +129,23 @@ def _write_all(path, contents):
     return names
 
 
+def _digests_in_a_thread(local, files, path, seconds=60):
+    """(whether digests() of path still runs after `seconds`, the BupError messages it raised): a hang fails the
+    test instead of the whole run."""
+    raised = []
+
+    def read():
+        try:
+            local.digests(files, [path])
+        except BupError as exc:
+            raised.append(str(exc))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(seconds)
+    return reader.is_alive(), raised
+
+
 def test_digests_read_thousands_of_chunks_in_one_stream(tmp_path):
     # More ids and more answers than a pipe holds, both ways at once.
     oids, contents = _git_repository_with_blobs(tmp_path / "repo", 3000, 100)
@@ -146,18 +163,8 @@ def test_a_missing_chunk_is_named_and_git_stopped_while_ids_are_still_being_writ
     missing = "0" * 40
     # The ids after the missing one (far more than a pipe holds) are still being written when it is found.
     files = {"dumps/a.dump": {"blobs": oids + [missing] + oids * 100000}}
-    raised = []
-
-    def read():
-        try:
-            local.digests(files, ["dumps/a.dump"])
-        except BupError as exc:
-            raised.append(str(exc))
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(60)
-    assert not reader.is_alive(), "digests() hung after a missing chunk"
+    hung, raised = _digests_in_a_thread(local, files, "dumps/a.dump")
+    assert not hung, "digests() hung after a missing chunk"
     assert raised and "object {0} of dumps/a.dump is missing or not a blob".format(missing) in raised[0]
 
 
@@ -165,16 +172,6 @@ def test_ids_that_cannot_be_written_end_the_read_with_an_error_not_a_hang(tmp_pa
     oids, _contents = _git_repository_with_blobs(tmp_path / "repo", 2, 10)
     local = repository.repository_from_params({"repository": str(tmp_path / "repo")})
     files = {"dumps/a.dump": {"blobs": [oids[0], "\u00e9" * 40, oids[1]]}}
-    raised = []
-
-    def read():
-        try:
-            local.digests(files, ["dumps/a.dump"])
-        except BupError as exc:
-            raised.append(str(exc))
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(60)
-    assert not reader.is_alive(), "digests() hung when an id could not be written"
+    hung, raised = _digests_in_a_thread(local, files, "dumps/a.dump")
+    assert not hung, "digests() hung when an id could not be written"
     assert raised and "of dumps/a.dump is missing or not a blob" in raised[0]
